@@ -1,0 +1,228 @@
+/* The generic half of every stream: argument checks, NEED bookkeeping for
+ * strata_wants(), defaults for the optional operations, allocation. */
+#include "stream.h"
+
+#include <stdlib.h>
+
+void strata_stream_init(strata_stream *s, const strata_stream_ops *ops,
+                        strata_stream *lower, const strata_allocator *alloc)
+{
+    s->ops = ops;
+    s->lower = lower;
+    s->alloc = alloc;
+    s->recv_wants = 0;
+    s->send_wants = 0;
+    s->owns_lower = lower != NULL;
+    s->heap = 0;
+}
+
+/* The WANT bit a NEED status asks for; any other result clears the record,
+ * because the call made progress or failed for good. */
+static unsigned char want_of(ssize_t r)
+{
+    if (r == STRATA_NEED_READ)
+        return STRATA_WANT_READ;
+    if (r == STRATA_NEED_WRITE)
+        return STRATA_WANT_WRITE;
+    return 0;
+}
+
+ssize_t strata_recv(strata_stream *s, void *buf, size_t len, unsigned *flags)
+{
+    unsigned dummy = 0;
+    ssize_t r;
+
+    if (s == NULL || (buf == NULL && len > 0))
+        return STRATA_ERR_ARG;
+    if (flags == NULL)
+        flags = &dummy;
+    *flags = 0;
+    if (len == 0)
+        return 0;
+    r = s->ops->recv(s, buf, len, flags);
+    s->recv_wants = want_of(r);
+    return r;
+}
+
+ssize_t strata_sendv(strata_stream *s, const struct iovec *iov, int n,
+                     unsigned flags)
+{
+    ssize_t r;
+    int i;
+
+    if (s == NULL || n < 0 || (iov == NULL && n > 0))
+        return STRATA_ERR_ARG;
+    for (i = 0; i < n; i++)
+        if (iov[i].iov_base == NULL && iov[i].iov_len > 0)
+            return STRATA_ERR_ARG;
+    if (strata_iov_len(iov, n) == (size_t)-1)
+        return STRATA_ERR_ARG;
+    r = s->ops->sendv(s, iov, n, flags);
+    s->send_wants = want_of(r);
+    return r;
+}
+
+ssize_t strata_send(strata_stream *s, const void *buf, size_t len,
+                    unsigned flags)
+{
+    struct iovec iov;
+
+    if (buf == NULL && len > 0)
+        return STRATA_ERR_ARG;
+    iov.iov_base = (void *)(uintptr_t)buf;
+    iov.iov_len = len;
+    return strata_sendv(s, &iov, len > 0 ? 1 : 0, flags);
+}
+
+ssize_t strata_read(strata_stream *s, void *buf, size_t len)
+{
+    return strata_recv(s, buf, len, NULL);
+}
+
+ssize_t strata_write(strata_stream *s, const void *buf, size_t len)
+{
+    return strata_send(s, buf, len, STRATA_MSG_END);
+}
+
+int strata_flush(strata_stream *s)
+{
+    int r;
+
+    if (s == NULL)
+        return STRATA_ERR_ARG;
+    if (s->ops->flush != NULL)
+        r = s->ops->flush(s);
+    else if (s->lower != NULL)
+        r = strata_flush(s->lower);
+    else
+        r = 0;
+    s->send_wants = want_of(r);
+    return r;
+}
+
+int strata_shutdown(strata_stream *s)
+{
+    int r;
+
+    if (s == NULL)
+        return STRATA_ERR_ARG;
+    if (s->ops->shutdown != NULL)
+        r = s->ops->shutdown(s);
+    else if (s->lower != NULL)
+        r = strata_shutdown(s->lower);
+    else
+        r = STRATA_ERR_UNSUPPORTED;
+    s->send_wants = want_of(r);
+    return r;
+}
+
+unsigned strata_poll(strata_stream *s, unsigned events)
+{
+    if (s == NULL)
+        return STRATA_POLL_ERR;
+    if (s->ops->poll != NULL)
+        return s->ops->poll(s, events);
+    if (s->lower != NULL)
+        return strata_poll(s->lower, events);
+    return 0;
+}
+
+unsigned strata_wants(strata_stream *s)
+{
+    unsigned w;
+
+    if (s == NULL)
+        return 0;
+    w = (unsigned)s->recv_wants | s->send_wants;
+    if (s->ops->wants != NULL)
+        w |= s->ops->wants(s);
+    return w;
+}
+
+int strata_fd(strata_stream *s)
+{
+    if (s == NULL)
+        return -1;
+    if (s->ops->fd != NULL)
+        return s->ops->fd(s);
+    if (s->lower != NULL)
+        return strata_fd(s->lower);
+    return -1;
+}
+
+void strata_free(strata_stream *s)
+{
+    strata_stream *lower;
+
+    if (s == NULL)
+        return;
+    lower = s->owns_lower ? s->lower : NULL;
+    if (s->ops->close != NULL)
+        s->ops->close(s);
+    if (s->heap)
+        strata_dealloc(s->alloc, s);
+    strata_free(lower);
+}
+
+const char *strata_name(const strata_stream *s)
+{
+    return s != NULL && s->ops->name != NULL ? s->ops->name : "?";
+}
+
+const char *strata_strerror(int status)
+{
+    switch (status) {
+    case STRATA_OK: return "success";
+    case STRATA_NEED_READ: return "need read: wait until the transport is readable";
+    case STRATA_NEED_WRITE: return "need write: wait until the transport is writable";
+    case STRATA_EOF: return "end of stream";
+    case STRATA_ERR_PROTO: return "protocol error (or stream truncated mid-unit)";
+    case STRATA_ERR_TOO_BIG: return "record, line or message over its size limit";
+    case STRATA_ERR_IO: return "transport I/O error";
+    case STRATA_ERR_TLS: return "TLS error";
+    case STRATA_ERR_NOMEM: return "out of memory";
+    case STRATA_ERR_CLOSED: return "stream closed or reset";
+    case STRATA_ERR_STATE: return "call not valid in this state";
+    case STRATA_ERR_ARG: return "invalid argument";
+    case STRATA_ERR_TIMEOUT: return "timed out";
+    case STRATA_ERR_UNSUPPORTED: return "operation not supported by this layer";
+    default: return status >= 0 ? "success" : "unknown status";
+    }
+}
+
+void *strata_alloc(const strata_allocator *a, size_t size)
+{
+    if (a != NULL && a->alloc != NULL)
+        return a->alloc(a->ud, size);
+    return malloc(size);
+}
+
+void *strata_realloc(const strata_allocator *a, void *p, size_t size)
+{
+    if (a != NULL && a->realloc != NULL)
+        return a->realloc(a->ud, p, size);
+    return realloc(p, size);
+}
+
+void strata_dealloc(const strata_allocator *a, void *p)
+{
+    if (p == NULL)
+        return;
+    if (a != NULL && a->free != NULL)
+        a->free(a->ud, p);
+    else
+        free(p);
+}
+
+size_t strata_iov_len(const struct iovec *iov, int n)
+{
+    size_t total = 0;
+    int i;
+
+    for (i = 0; i < n; i++) {
+        if (iov[i].iov_len > (size_t)-1 - 1 - total)
+            return (size_t)-1;
+        total += iov[i].iov_len;
+    }
+    return total;
+}
