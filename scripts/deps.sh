@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Install what strata's build, tests and demo need, from Debian packages,
+# only when missing. Run as root on Debian 12.
+set -euo pipefail
+
+pkgs=(
+  build-essential cmake pkg-config      # the build
+  libcmocka-dev                         # unit tests
+  clang-14 libclang-rt-14-dev           # sanitizers and libFuzzer
+  valgrind                              # the memcheck run
+  procps                                # ps/pkill in the end-to-end tests
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+    missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

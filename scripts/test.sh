@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Every test: install what is missing, then
+#   1. gcc build, warnings as errors, the whole suite (ctest);
+#   2. clang build with ASan+UBSan, the whole suite;
+#   3. the unit and property tests under valgrind, failing on any report;
+#   4. the libFuzzer targets, each for a bounded time over its seed corpus;
+#   5. the benchmark in its quick form, to prove it runs (no timing asserted).
+# STRATA_FUZZ_SECONDS (default 60) bounds each fuzzer.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh
+jobs=$(nproc)
+fuzz_seconds=${STRATA_FUZZ_SECONDS:-60}
+
+step() { printf '\n===== %s\n' "$*"; }
+
+step "gcc build and tests"
+cmake -S . -B build/gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=gcc \
+  -DCMAKE_C_FLAGS=-Werror >/dev/null
+cmake --build build/gcc -j"$jobs"
+ctest --test-dir build/gcc --output-on-failure -j"$jobs"
+
+step "clang-14 ASan+UBSan build and tests"
+cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang-14 \
+  -DCMAKE_C_FLAGS=-Werror -DSTRATA_SANITIZE=ON -DSTRATA_BENCH=OFF >/dev/null
+cmake --build build/asan -j"$jobs"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --test-dir build/asan --output-on-failure -j"$jobs"
+
+step "valgrind"
+# Every cmocka program under memcheck; any error or leak fails the run.
+ls build/gcc/tests/test_* | xargs -P "$jobs" -I{} sh -c \
+  'valgrind -q --error-exitcode=99 --leak-check=full \
+     --errors-for-leak-kinds=definite,indirect {} >{}.vg.log 2>&1 \
+   && echo "valgrind clean: {}" || { echo "valgrind FAILED: {}"; cat {}.vg.log; exit 1; }'
+
+step "libFuzzer targets, ${fuzz_seconds}s each"
+cmake -S . -B build/fuzz -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang-14 \
+  -DSTRATA_SANITIZE=ON -DSTRATA_FUZZ=ON -DSTRATA_BENCH=OFF >/dev/null
+cmake --build build/fuzz -j"$jobs" --target strata_fuzzers
+for f in build/fuzz/tests/fuzz/fuzz_*; do
+  name=$(basename "$f"); corpus=tests/fuzz/corpus/${name#fuzz_}
+  work=$(mktemp -d); cp "$corpus"/* "$work"/
+  echo "-- $name"
+  "$f" -max_total_time="$fuzz_seconds" -print_final_stats=1 "$work" 2>&1 | tail -n 3
+  rm -rf "$work"
+done
+
+step "benchmark smoke run"
+build/gcc/bench/bench_framing --quick
+
+step "all tests passed"
