@@ -15,12 +15,16 @@
  * multiplexed layer marks its streams ready when the connection read data:
  * no busy loop. Timers are one-shot, in milliseconds of a monotonic clock
  * that only the loop reads (layers own no clocks).
- * Watches and timers may be added and removed inside callbacks.
+ * Watches and timers may be added and removed inside callbacks (a watch
+ * removed outside a round is freed at once); running or freeing the loop
+ * from inside a callback is not allowed (STRATA_ERR_STATE). A watch with
+ * no descriptor is also re-checked with strata_poll each round (no system
+ * call), so bytes written into a pipe end are noticed without a wake.
  */
 #ifndef STRATA_LOOP_H
 #define STRATA_LOOP_H
 
-#include "../streams/stream.h"
+#include <strata/stream.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -68,7 +72,8 @@ uint64_t strata_loop_now(const strata_loop *loop);
 /* One round: wait at most timeout_ms (-1: until something happens) and run
  * what is ready. Returns the callbacks run, or STRATA_ERR_IO. */
 int strata_loop_run_once(strata_loop *loop, int timeout_ms);
-/* Run until strata_loop_stop, or until no watch and no timer is left.
+/* Run until strata_loop_stop, or until nothing can happen any more (no
+ * timer, and no watch that waits on a descriptor or was woken).
  * Returns 0 or STRATA_ERR_IO. */
 int strata_loop_run(strata_loop *loop);
 void strata_loop_stop(strata_loop *loop);

@@ -9,7 +9,7 @@
 #ifndef STRATA_URI_H
 #define STRATA_URI_H
 
-#include "../streams/stream.h"
+#include <strata/stream.h>
 
 #ifdef __cplusplus
 extern "C" {

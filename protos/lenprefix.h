@@ -27,8 +27,8 @@
 #ifndef STRATA_LENPREFIX_H
 #define STRATA_LENPREFIX_H
 
-#include "../streams/stream.h"
-#include "../streams/buffered.h"
+#include <strata/stream.h>
+#include <strata/buffered.h>
 
 #ifdef __cplusplus
 extern "C" {

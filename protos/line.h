@@ -26,8 +26,8 @@
 #ifndef STRATA_LINE_H
 #define STRATA_LINE_H
 
-#include "../streams/stream.h"
-#include "../streams/buffered.h"
+#include <strata/stream.h>
+#include <strata/buffered.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -57,15 +57,22 @@ typedef struct strata_line {
     size_t sent;          /* content bytes of the record being sent */
     int sep_pending;      /* bytes of the separator still to send */
     int failed;           /* sticky error, 0 if none */
+    /* private: the last content bytes sent of the current record, so a
+     * separator split across two sends is still refused */
+    uint8_t tx_tail[8];
+    size_t tx_tail_len;
+    int tx_shut;          /* strata_shutdown was called */
 } strata_line;
 
 /* A line layer over lower (owned). If lower is not a buffered stream, one
- * of max_len + sep_len bytes (at least 4 KiB) is put between them. */
+ * of max_len + sep_len bytes (one more with ANY_EOL; at least 4 KiB) is put
+ * between them. */
 strata_stream *strata_line_new(strata_stream *lower,
                                const strata_line_opts *opts,
                                const strata_allocator *alloc);
 /* The same in caller-provided storage, over a buffered stream whose
- * capacity is at least max_len + sep_len (else STRATA_ERR_ARG). */
+ * capacity is at least max_len + sep_len, one more with ANY_EOL (else
+ * STRATA_ERR_ARG). */
 int strata_line_init(strata_line *l, strata_buffered *in,
                      const strata_line_opts *opts);
 

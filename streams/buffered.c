@@ -205,12 +205,15 @@ static ssize_t b_sendv(strata_stream *s, const struct iovec *iov, int n,
 static unsigned b_poll(strata_stream *s, unsigned events)
 {
     strata_buffered *b = (strata_buffered *)s;
-    unsigned ready = strata_poll(s->lower, events);
+    unsigned ready = 0;
 
     if (b->end > b->start)
         ready |= events & STRATA_POLL_IN;
     else if (b->eof)
         ready |= (events & STRATA_POLL_IN) | STRATA_POLL_HUP;
+    /* Ask below (a system call for a socket) only for what is still open. */
+    if ((events & ~ready & (STRATA_POLL_IN | STRATA_POLL_OUT)) != 0)
+        ready |= strata_poll(s->lower, events & ~ready);
     return ready;
 }
 

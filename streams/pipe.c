@@ -71,6 +71,8 @@ static size_t ring_write(ring *r, const uint8_t *in, size_t len)
     size_t tail = (r->head + r->len) % r->cap;
     size_t first = r->cap - tail < n ? r->cap - tail : n;
 
+    if (n == 0) /* an empty iovec may have a NULL base */
+        return 0;
     memcpy(r->buf + tail, in, first);
     memcpy(r->buf, in + first, n - first);
     r->len += n;

@@ -33,8 +33,9 @@
  *  6. Errors are values: every status has a strata_strerror() text, and a
  *     layer that speaks to a peer also keeps the protocol's own code.
  *     A caller's mistake is STRATA_ERR_ARG or STRATA_ERR_STATE, never a
- *     crash. Once a stream returned an error other than a NEED code it
- *     stays failed unless its layer documents a resynchronisation.
+ *     crash, and since such a call moved nothing the stream stays usable.
+ *     Once a stream returned any other error it stays failed, unless its
+ *     layer documents a resynchronisation.
  *  7. Bounded memory, one owning thread, no blocking and no clocks inside
  *     a layer; memory comes from the stack's allocator (strata_allocator),
  *     and a layer can also live in caller-provided storage.

@@ -1,0 +1,777 @@
+/* strata: the command-line tool.
+ *
+ *   strata connect URI [--binary] [-v]   stdin -> stack, stack -> stdout
+ *   strata listen URI --echo [--once] [-v]
+ *
+ * One event loop drives everything. All I/O on a stack happens in that
+ * stack's own callback, so the loop always sees the NEED codes it must wait
+ * for; the stdin callback only fills a buffer and wakes the stack. Writes to
+ * stdout are plain blocking stdio writes: a slow reader of our output may
+ * stall us, which is what a filter is expected to do.
+ */
+#include "loop.h"
+#include "uri.h"
+#include "../streams/socket.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum { EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
+
+#define CHUNK (64u * 1024u)          /* one read from stdin or a stack */
+#define MAX_MSG (16u * 1024u * 1024u) /* largest message we hold (len's max) */
+#define STEPS 64 /* I/O steps per callback before yielding to others */
+
+static const char usage_text[] =
+    "usage: strata connect URI [--binary] [-v]\n"
+    "       strata listen URI --echo [--once] [-v]\n"
+    "       strata --help\n"
+    "\n"
+    "URI: LAYERS://HOST:PORT, layers joined by '+', the top first, tcp\n"
+    "implied at the bottom; LAYERS+unix:///PATH for a Unix-domain socket.\n"
+    "Layers: tcp; lines (a message per LF-terminated line, up to 64 KiB);\n"
+    "len (4-byte big-endian length before each message, up to 16 MiB).\n"
+    "IPv6 addresses go in brackets: tcp://[::1]:7000.\n"
+    "Examples: tcp://127.0.0.1:7000  lines://localhost:7000\n"
+    "          len+unix:///tmp/strata.sock\n"
+    "\n"
+    "connect  Send stdin into the stack and write what arrives to stdout.\n"
+    "         With a message layer (lines, len) each stdin line is one\n"
+    "         message, sent without its newline, and each message received\n"
+    "         is printed followed by a newline. At the end of stdin the rest\n"
+    "         is sent and our direction is closed (half-close); output goes\n"
+    "         on until the peer closes its direction.\n"
+    "  --binary       each read of stdin is one message and received\n"
+    "                 messages are written raw, without a newline\n"
+    "listen   Accept connections, many at a time, until killed.\n"
+    "  --echo         send everything received back (messages as messages)\n"
+    "  --once         exit after the first connection closes\n"
+    "common:\n"
+    "  -v, --verbose  log connects, accepts, closes and errors to stderr\n"
+    "  -h, --help     show this text\n"
+    "\n"
+    "Exit status: 0 success, 1 connection or runtime error, 2 usage error.\n";
+
+typedef struct options {
+    const char *command;
+    const char *uri;
+    int binary, echo, once;
+} options;
+
+static int verbose;
+
+static void vsay(const char *fmt, va_list ap)
+{
+    fputs("strata: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
+/* An error the user must see. */
+static void say(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsay(fmt, ap);
+    va_end(ap);
+}
+
+/* An event shown with -v only. */
+static void logv(const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!verbose)
+        return;
+    va_start(ap, fmt);
+    vsay(fmt, ap);
+    va_end(ap);
+}
+
+/* The text of a status; for a transport error the OS reason too, which is
+ * what a user can act on ("Connection refused"). */
+static const char *describe(strata_stream *s, int status)
+{
+    static char text[256];
+    int e;
+
+    while (s != NULL && s->lower != NULL)
+        s = s->lower;
+    e = status == STRATA_ERR_IO && s != NULL ? strata_socket_errno(s) : 0;
+    if (e == 0)
+        return strata_strerror(status);
+    snprintf(text, sizeof text, "%s: %s", strata_strerror(status),
+             strerror(e));
+    return text;
+}
+
+static int is_need(int r)
+{
+    return r == STRATA_NEED_READ || r == STRATA_NEED_WRITE;
+}
+
+/* ---- a growable byte buffer: data[off..len) is pending ---- */
+
+typedef struct bytes {
+    char *data;
+    size_t off, len, cap;
+} bytes;
+
+/* Make room for `room` more bytes without holding more than limit.
+ * Returns 0, or -1 when the limit or the allocator refuses. */
+static int reserve(bytes *b, size_t room, size_t limit)
+{
+    size_t want, cap;
+    char *p;
+
+    if (b->off > 0) {
+        memmove(b->data, b->data + b->off, b->len - b->off);
+        b->len -= b->off;
+        b->off = 0;
+    }
+    if (b->cap - b->len >= room)
+        return 0;
+    want = b->len + room;
+    if (want > limit)
+        return -1;
+    cap = b->cap > 0 ? b->cap : CHUNK;
+    while (cap < want)
+        cap *= 2;
+    p = realloc(b->data, cap < limit ? cap : limit);
+    if (p == NULL)
+        return -1;
+    b->data = p;
+    b->cap = cap < limit ? cap : limit;
+    return 0;
+}
+
+static size_t pending(const bytes *b)
+{
+    return b->len - b->off;
+}
+
+/* ---- connect ---- */
+
+typedef struct client {
+    strata_loop *loop;
+    strata_stream *s;
+    strata_watch *sw;      /* the stack */
+    strata_watch *inw;     /* stdin, NULL after its EOF */
+    const char *uri;
+    int messages;          /* the top layer keeps message boundaries */
+    int lines_in;          /* stdin lines are the messages */
+    int binary;
+    int lines_top;         /* the top layer is lines: no '\n' in a message */
+    bytes out;             /* stdin bytes not yet sent */
+    size_t unit_sent;      /* bytes of the current unit already sent */
+    int dirty;             /* sent since the last flush */
+    int stdin_eof, shut, peer_eof, connected;
+    int status;
+    char rbuf[CHUNK];
+} client;
+
+/* The next unit to send: its length, the bytes to drop once it went (a
+ * line's newline too) and its flags. Returns 0 when none is ready. */
+static int next_unit(const client *c, size_t *len, size_t *skip,
+                     unsigned *flags)
+{
+    size_t n = pending(&c->out);
+    const char *p, *nl;
+
+    if (n == 0)
+        return 0;
+    p = c->out.data + c->out.off;
+    *flags = c->messages ? STRATA_MSG_END : 0;
+    *len = *skip = n;
+    if (!c->lines_in)
+        return 1;
+    nl = memchr(p, '\n', n);
+    if (nl == NULL)
+        return c->stdin_eof; /* a last line without newline still counts */
+    *len = (size_t)(nl - p);
+    *skip = *len + 1;
+    return 1;
+}
+
+static int send_units(client *c)
+{
+    size_t len, skip;
+    unsigned flags;
+
+    while (next_unit(c, &len, &skip, &flags)) {
+        ssize_t r = strata_send(c->s, c->out.data + c->out.off + c->unit_sent,
+                                len - c->unit_sent, flags);
+        if (r < 0)
+            return (int)r;
+        if (r == 0 && len > c->unit_sent)
+            return STRATA_ERR_STATE; /* no progress: never spin on it */
+        c->dirty = 1;
+        c->unit_sent += (size_t)r;
+        if (c->unit_sent == len) {
+            c->out.off += skip;
+            c->unit_sent = 0;
+        }
+    }
+    return 0;
+}
+
+/* Send what stdin gave; at its end flush and half-close. */
+static int pump_out(client *c)
+{
+    int r = send_units(c);
+
+    if (r != 0)
+        return r;
+    if (c->dirty) {
+        r = strata_flush(c->s);
+        if (r != 0)
+            return r;
+        c->dirty = 0;
+    }
+    if (c->stdin_eof && !c->shut) {
+        r = strata_shutdown(c->s);
+        if (r != 0)
+            return r;
+        c->shut = 1;
+        logv("end of input sent (half-close)");
+    }
+    return 0;
+}
+
+/* A connect in progress answers NEED_WRITE; data, NEED_READ or EOF mean it
+ * completed. */
+static void note_connected(client *c, ssize_t r)
+{
+    if (!c->connected && (r >= 0 || r == STRATA_NEED_READ || r == STRATA_EOF)) {
+        c->connected = 1;
+        logv("connected");
+    }
+}
+
+/* Copy what the stack received to stdout. Returns 0 when the budget ran
+ * out, else the status that stopped it (NEED code, EOF, error). */
+static int pump_in(client *c)
+{
+    int i;
+
+    for (i = 0; i < STEPS; i++) {
+        unsigned flags = 0;
+        ssize_t r = strata_recv(c->s, c->rbuf, sizeof c->rbuf, &flags);
+        note_connected(c, r);
+        if (r < 0)
+            return (int)r;
+        fwrite(c->rbuf, 1, (size_t)r, stdout);
+        if (c->messages && !c->binary && (flags & STRATA_MSG_END))
+            fputc('\n', stdout);
+    }
+    return 0;
+}
+
+static int want_stdin(const client *c)
+{
+    if (c->stdin_eof)
+        return 0;
+    if (!c->lines_in || pending(&c->out) == 0)
+        return pending(&c->out) == 0;
+    /* Lines: read on while only a partial line waits. */
+    return memchr(c->out.data + c->out.off, '\n', pending(&c->out)) == NULL;
+}
+
+static void client_fail(client *c, const char *what, int r)
+{
+    if (!c->connected && r == STRATA_ERR_IO) /* refused, unreachable */
+        say("cannot connect to %s: %s", c->uri, describe(c->s, r));
+    else
+        say("%s: %s", what, describe(c->s, r));
+    if (r == STRATA_ERR_ARG && c->binary && c->lines_top)
+        say("a 'lines' message cannot hold a newline; without --binary each "
+            "line of stdin is one message");
+    c->status = EXIT_RUNTIME;
+    strata_loop_stop(c->loop);
+}
+
+/* Receive side of the stack callback; returns 0 or a fatal status. */
+static int client_recv(client *c)
+{
+    int r = pump_in(c);
+
+    if (fflush(stdout) != 0) {
+        say("writing stdout: %s", strerror(errno));
+        c->status = EXIT_RUNTIME;
+        strata_loop_stop(c->loop);
+        return 0;
+    }
+    if (r == 0)
+        strata_watch_wake(c->sw); /* budget spent: more may be waiting */
+    if (r == STRATA_EOF) {
+        c->peer_eof = 1;
+        /* Stop asking for input: EOF keeps the socket readable. */
+        strata_watch_set_interest(c->sw, 0);
+        logv("peer closed its direction");
+        return 0;
+    }
+    return is_need(r) ? 0 : r;
+}
+
+static void client_cb(strata_loop *loop, strata_watch *w, unsigned events,
+                      void *ud)
+{
+    client *c = ud;
+    int r;
+
+    (void)loop;
+    (void)w;
+    (void)events;
+    r = pump_out(c);
+    if (r != 0 && !is_need(r)) {
+        client_fail(c, "send", r);
+        return;
+    }
+    r = c->peer_eof ? 0 : client_recv(c);
+    if (r != 0) {
+        client_fail(c, "receive", r);
+        return;
+    }
+    if (c->inw != NULL)
+        strata_watch_set_interest(c->inw, want_stdin(c) ? STRATA_POLL_IN : 0);
+    if (c->shut && c->peer_eof && c->status == 0)
+        strata_loop_stop(c->loop);
+}
+
+static void stdin_cb(strata_loop *loop, strata_watch *w, unsigned events,
+                     void *ud)
+{
+    client *c = ud;
+    ssize_t n;
+
+    (void)loop;
+    /* The first run comes unasked; a read then could block on a tty. */
+    if (!(events & (STRATA_POLL_IN | STRATA_POLL_HUP | STRATA_POLL_ERR)) ||
+        !want_stdin(c))
+        return;
+    if (reserve(&c->out, CHUNK, MAX_MSG + CHUNK) != 0) {
+        say("a line of stdin is over the %u-byte message limit", MAX_MSG);
+        c->status = EXIT_RUNTIME;
+        strata_loop_stop(c->loop);
+        return;
+    }
+    n = read(STDIN_FILENO, c->out.data + c->out.len, CHUNK);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        return;
+    if (n < 0) {
+        say("reading stdin: %s", strerror(errno));
+        c->status = EXIT_RUNTIME;
+        strata_loop_stop(c->loop);
+        return;
+    }
+    c->out.len += (size_t)n;
+    if (n == 0) {
+        c->stdin_eof = 1;
+        strata_watch_remove(w);
+        c->inw = NULL;
+    } else if (!want_stdin(c)) {
+        strata_watch_set_interest(w, 0); /* until the stack took it */
+    }
+    strata_watch_wake(c->sw);
+}
+
+static int run_client(client *c)
+{
+    c->sw = strata_loop_watch(c->loop, c->s, STRATA_POLL_IN, client_cb, c);
+    c->inw = strata_loop_watch_fd(c->loop, STDIN_FILENO, STRATA_POLL_IN,
+                                  stdin_cb, c);
+    if (c->sw == NULL || c->inw == NULL) {
+        say("out of memory");
+        return EXIT_RUNTIME;
+    }
+    if (strata_loop_run(c->loop) != 0 && c->status == 0) {
+        say("event loop: %s", strerror(errno));
+        return EXIT_RUNTIME;
+    }
+    return c->status;
+}
+
+static int do_connect(const strata_uri *u, const options *o)
+{
+    char err[512];
+    client *c = calloc(1, sizeof *c);
+    int status;
+
+    if (c == NULL) {
+        say("out of memory");
+        return EXIT_RUNTIME;
+    }
+    c->uri = o->uri;
+    c->messages = strata_uri_has_messages(u);
+    c->binary = o->binary;
+    c->lines_top = u->layers[0] == STRATA_LAYER_LINES;
+    c->lines_in = c->messages && !o->binary;
+    logv("connecting to %s", o->uri);
+    if (strata_uri_connect(u, NULL, &c->s, err, sizeof err) != 0) {
+        say("%s", err);
+        free(c);
+        return EXIT_RUNTIME;
+    }
+    c->loop = strata_loop_new(NULL);
+    if (c->loop == NULL) {
+        say("out of memory");
+        status = EXIT_RUNTIME;
+    } else {
+        status = run_client(c);
+        strata_loop_free(c->loop);
+    }
+    if (status == 0)
+        logv("done");
+    strata_free(c->s);
+    free(c->out.data);
+    free(c);
+    return status;
+}
+
+/* ---- listen --echo ---- */
+
+typedef struct conn conn;
+
+typedef struct server {
+    strata_loop *loop;
+    const strata_uri *uri;
+    int lfd;
+    strata_watch *lw;
+    int once;
+    unsigned long accepted;
+    conn *conns;           /* live connections, freed at exit */
+    int status;
+} server;
+
+struct conn {
+    server *srv;
+    conn *next;
+    strata_stream *s;
+    strata_watch *w;
+    unsigned long id;
+    int messages;
+    bytes msg;             /* the message (or chunk) being echoed */
+    size_t sent;
+    int ready;             /* msg is whole: send it back */
+    int dirty, eof;
+};
+
+static void conn_free(conn *c)
+{
+    conn **pp = &c->srv->conns;
+
+    while (*pp != c)
+        pp = &(*pp)->next;
+    *pp = c->next;
+    if (c->w != NULL)
+        strata_watch_remove(c->w);
+    strata_free(c->s);
+    free(c->msg.data);
+    free(c);
+}
+
+/* Send back the rest of the held message. 1: progress, or a status. */
+static int echo_send(conn *c)
+{
+    ssize_t r = strata_send(c->s, c->msg.data + c->sent, c->msg.len - c->sent,
+                            c->messages ? STRATA_MSG_END : 0);
+
+    if (r < 0)
+        return (int)r;
+    if (r == 0 && c->msg.len > c->sent)
+        return STRATA_ERR_STATE;
+    c->dirty = 1;
+    c->sent += (size_t)r;
+    if (c->sent == c->msg.len) {
+        c->ready = 0;
+        c->sent = c->msg.len = 0;
+    }
+    return 1;
+}
+
+/* Receive more of a message (or a chunk of bytes). 1: progress, or a
+ * status; before waiting for input, push out what layers hold. */
+static int echo_recv(conn *c)
+{
+    unsigned flags = 0;
+    ssize_t r;
+
+    if (reserve(&c->msg, c->messages ? 1 : CHUNK, MAX_MSG) != 0)
+        return STRATA_ERR_TOO_BIG;
+    r = strata_recv(c->s, c->msg.data + c->msg.len, c->msg.cap - c->msg.len,
+                    &flags);
+    if (r == STRATA_NEED_READ && c->dirty) {
+        int f = strata_flush(c->s);
+        if (f != 0)
+            return f;
+        c->dirty = 0;
+    }
+    if (r == STRATA_EOF) {
+        c->eof = 1;
+        return 1;
+    }
+    if (r < 0)
+        return (int)r;
+    c->msg.len += (size_t)r;
+    c->ready = !c->messages || (flags & STRATA_MSG_END);
+    return 1;
+}
+
+/* One step of echoing: 1 progress, 0 finished cleanly, or a status. */
+static int echo_step(conn *c)
+{
+    int r;
+
+    if (c->ready)
+        return echo_send(c);
+    if (!c->eof)
+        return echo_recv(c);
+    r = strata_shutdown(c->s); /* everything echoed: end our direction */
+    return r == 0 ? 0 : r;
+}
+
+static void conn_end(conn *c, int r)
+{
+    server *sv = c->srv;
+
+    if (r == 0) {
+        logv("connection #%lu closed", c->id);
+    } else {
+        logv("connection #%lu: %s", c->id, describe(c->s, r));
+        if (sv->once)
+            say("connection: %s", describe(c->s, r));
+    }
+    conn_free(c);
+    if (sv->once) {
+        sv->status = r == 0 ? 0 : EXIT_RUNTIME;
+        strata_loop_stop(sv->loop);
+    }
+}
+
+static void conn_cb(strata_loop *loop, strata_watch *w, unsigned events,
+                    void *ud)
+{
+    conn *c = ud;
+    int r = 1, i;
+
+    (void)loop;
+    (void)events;
+    for (i = 0; i < STEPS && r == 1; i++)
+        r = echo_step(c);
+    if (r == 1)
+        strata_watch_wake(w); /* budget spent, not blocked: go on soon */
+    else if (!is_need(r))
+        conn_end(c, r);
+}
+
+static void conn_start(server *sv, strata_stream *sock)
+{
+    char err[256];
+    strata_stream *top;
+    conn *c;
+
+    if (strata_uri_stack(sv->uri, sock, NULL, &top, err, sizeof err) != 0) {
+        logv("connection refused: %s", err);
+        return;
+    }
+    c = calloc(1, sizeof *c);
+    if (c != NULL)
+        c->w = strata_loop_watch(sv->loop, top, STRATA_POLL_IN, conn_cb, c);
+    if (c == NULL || c->w == NULL) {
+        logv("out of memory: connection dropped");
+        strata_free(top);
+        free(c);
+        return;
+    }
+    c->srv = sv;
+    c->s = top;
+    c->id = ++sv->accepted;
+    c->messages = strata_uri_has_messages(sv->uri);
+    c->next = sv->conns;
+    sv->conns = c;
+    logv("connection #%lu accepted", c->id);
+}
+
+static void accept_cb(strata_loop *loop, strata_watch *w, unsigned events,
+                      void *ud)
+{
+    server *sv = ud;
+
+    (void)loop;
+    (void)events;
+    for (;;) {
+        strata_stream *sock;
+        int r = strata_accept(sv->lfd, NULL, &sock);
+        if (r == STRATA_NEED_READ)
+            return;
+        if (r != 0) {
+            logv("accept: %s: %s", strata_strerror(r), strerror(errno));
+            return;
+        }
+        conn_start(sv, sock);
+        if (sv->once) {
+            strata_watch_remove(w); /* serve this one, take no more */
+            sv->lw = NULL;
+            return;
+        }
+    }
+}
+
+static void log_listening(const server *sv)
+{
+    const strata_uri *u = sv->uri;
+
+    if (u->layers[u->n_layers - 1] == STRATA_LAYER_UNIX)
+        logv("listening on unix socket %s", u->host);
+    else
+        logv("listening on %s port %d", u->host, strata_local_port(sv->lfd));
+}
+
+static int run_server(server *sv)
+{
+    sv->lw = strata_loop_watch_fd(sv->loop, sv->lfd, STRATA_POLL_IN,
+                                  accept_cb, sv);
+    if (sv->lw == NULL) {
+        say("out of memory");
+        return EXIT_RUNTIME;
+    }
+    log_listening(sv);
+    if (strata_loop_run(sv->loop) != 0 && sv->status == 0) {
+        say("event loop: %s", strerror(errno));
+        return EXIT_RUNTIME;
+    }
+    return sv->status;
+}
+
+static int do_listen(const strata_uri *u, const options *o)
+{
+    char err[512];
+    server sv;
+    int status;
+
+    memset(&sv, 0, sizeof sv);
+    sv.uri = u;
+    sv.once = o->once;
+    sv.lfd = strata_uri_listen(u, err, sizeof err);
+    if (sv.lfd < 0) {
+        say("%s", err);
+        return EXIT_RUNTIME;
+    }
+    sv.loop = strata_loop_new(NULL);
+    if (sv.loop == NULL) {
+        say("out of memory");
+        status = EXIT_RUNTIME;
+    } else {
+        status = run_server(&sv);
+        while (sv.conns != NULL)
+            conn_free(sv.conns);
+        strata_loop_free(sv.loop);
+    }
+    close(sv.lfd);
+    if (u->layers[u->n_layers - 1] == STRATA_LAYER_UNIX)
+        unlink(u->host); /* we made the socket file; leave no litter */
+    return status;
+}
+
+/* ---- arguments ---- */
+
+static int usage_error(const char *fmt, const char *arg)
+{
+    fputs("strata: ", stderr);
+    fprintf(stderr, fmt, arg);
+    fputs("\ntry 'strata --help'\n", stderr);
+    return EXIT_USAGE;
+}
+
+/* One option into o. Returns 0, -1 for --help, or EXIT_USAGE. */
+static int parse_option(const char *a, options *o)
+{
+    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
+        return -1;
+    if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0)
+        verbose = 1;
+    else if (strcmp(a, "--binary") == 0)
+        o->binary = 1;
+    else if (strcmp(a, "--echo") == 0)
+        o->echo = 1;
+    else if (strcmp(a, "--once") == 0)
+        o->once = 1;
+    else
+        return usage_error("unknown option '%s'", a);
+    return 0;
+}
+
+/* Options and the options that fit the command. */
+static int check_options(const options *o)
+{
+    int listen = strcmp(o->command, "listen") == 0;
+
+    if (!listen && strcmp(o->command, "connect") != 0)
+        return usage_error("unknown command '%s' (connect or listen)",
+                           o->command);
+    if (o->uri == NULL)
+        return usage_error("%s: missing URI", o->command);
+    if (listen && !o->echo)
+        return usage_error("%s needs --echo (the only server mode so far)",
+                           "listen");
+    if (listen && o->binary)
+        return usage_error("%s is an option of 'connect'", "--binary");
+    if (!listen && (o->echo || o->once))
+        return usage_error("%s are options of 'listen'", "--echo and --once");
+    return 0;
+}
+
+/* Returns 0, -1 for --help, or EXIT_USAGE. */
+static int parse_args(int argc, char **argv, options *o)
+{
+    int i, only_args = 0;
+
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int r;
+        if (!only_args && strcmp(a, "--") == 0) {
+            only_args = 1;
+        } else if (!only_args && a[0] == '-' && a[1] != '\0') {
+            if ((r = parse_option(a, o)) != 0)
+                return r;
+        } else if (o->command == NULL) {
+            o->command = a;
+        } else if (o->uri == NULL) {
+            o->uri = a;
+        } else {
+            return usage_error("unexpected argument '%s'", a);
+        }
+    }
+    if (o->command == NULL)
+        return usage_error("%s", "missing command (connect or listen)");
+    return check_options(o);
+}
+
+int main(int argc, char **argv)
+{
+    options o;
+    strata_uri u;
+    char err[512];
+    int r;
+
+    memset(&o, 0, sizeof o);
+    r = parse_args(argc, argv, &o);
+    if (r == -1) {
+        fputs(usage_text, stdout);
+        return 0;
+    }
+    if (r != 0)
+        return r;
+    if (strata_uri_parse(o.uri, &u, err, sizeof err) != 0) {
+        say("bad URI '%s': %s", o.uri, err);
+        return EXIT_USAGE;
+    }
+    if (strcmp(o.command, "connect") == 0)
+        return do_connect(&u, &o);
+    return do_listen(&u, &o);
+}

@@ -1,0 +1,357 @@
+/* URI stacks: parse "LAYERS://HOST:PORT[/PATH]" and build the stack it
+ * names. The parser only checks and splits the text; building is separate
+ * so a server can put the same layers on every accepted socket. */
+#include "uri.h"
+
+#include "../protos/lenprefix.h"
+#include "../protos/line.h"
+#include "../streams/socket.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/un.h>
+
+#define LINES_MAX_LEN (64u * 1024u)
+#define LEN_MAX_LEN (16u * 1024u * 1024u)
+#define LISTEN_BACKLOG 128
+
+/* Layers that later versions add: refused with their own message so a user
+ * learns the name is right and the build is what lacks it. */
+static const char *const reserved_layers[] = { "ws", "tls", "h2", "grpc" };
+
+/* Returns STRATA_ERR_ARG so a caller can write `return reason(...)`. */
+static int reason(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err != NULL && errlen > 0) {
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return STRATA_ERR_ARG;
+}
+
+static int is_transport(strata_layer_kind k)
+{
+    return k == STRATA_LAYER_TCP || k == STRATA_LAYER_UNIX;
+}
+
+static const char *kind_name(strata_layer_kind k)
+{
+    switch (k) {
+    case STRATA_LAYER_TCP: return "tcp";
+    case STRATA_LAYER_UNIX: return "unix";
+    case STRATA_LAYER_LINES: return "lines";
+    case STRATA_LAYER_LEN: return "len";
+    }
+    return "?";
+}
+
+/* One layer name of `len` bytes at `name` into *kind. */
+static int parse_layer(const char *name, size_t len, strata_layer_kind *kind,
+                       char *err, size_t errlen)
+{
+    static const strata_layer_kind known[] = {
+        STRATA_LAYER_TCP, STRATA_LAYER_UNIX, STRATA_LAYER_LINES,
+        STRATA_LAYER_LEN
+    };
+    size_t i;
+
+    if (len == 0)
+        return reason(err, errlen, "empty layer name");
+    for (i = 0; i < sizeof known / sizeof known[0]; i++) {
+        const char *k = kind_name(known[i]);
+        if (strlen(k) == len && memcmp(k, name, len) == 0) {
+            *kind = known[i];
+            return 0;
+        }
+    }
+    for (i = 0; i < sizeof reserved_layers / sizeof reserved_layers[0]; i++) {
+        const char *r = reserved_layers[i];
+        if (strlen(r) == len && memcmp(r, name, len) == 0)
+            return reason(err, errlen, "layer '%s' is not built in this version",
+                          r);
+    }
+    return reason(err, errlen, "unknown layer '%.*s' (known: tcp, lines, len)",
+                  (int)len, name);
+}
+
+/* Append a layer, refusing a repeat and anything under the transport. */
+static int add_layer(strata_uri *u, strata_layer_kind k, char *err,
+                     size_t errlen)
+{
+    int i;
+
+    for (i = 0; i < u->n_layers; i++)
+        if (u->layers[i] == k)
+            return reason(err, errlen, "layer '%s' given twice", kind_name(k));
+    for (i = 0; i < u->n_layers; i++)
+        if (is_transport(u->layers[i]))
+            return reason(err, errlen,
+                          "'%s' must be the bottom (last) layer, found '%s' "
+                          "below it", kind_name(u->layers[i]), kind_name(k));
+    if (u->n_layers >= STRATA_URI_MAX_LAYERS)
+        return reason(err, errlen, "too many layers");
+    u->layers[u->n_layers++] = k;
+    return 0;
+}
+
+/* The '+'-joined layer list in text[0..len); TCP is added when the list
+ * does not end in a transport. */
+static int parse_layers(const char *text, size_t len, strata_uri *u,
+                        char *err, size_t errlen)
+{
+    size_t start = 0;
+
+    u->n_layers = 0;
+    while (start <= len) {
+        const char *plus = memchr(text + start, '+', len - start);
+        size_t end = plus != NULL ? (size_t)(plus - text) : len;
+        strata_layer_kind k = STRATA_LAYER_TCP; /* quiets -Wmaybe-uninit */
+        int r = parse_layer(text + start, end - start, &k, err, errlen);
+        if (r == 0)
+            r = add_layer(u, k, err, errlen);
+        if (r != 0)
+            return r;
+        start = end + 1;
+    }
+    if (!is_transport(u->layers[u->n_layers - 1]))
+        return add_layer(u, STRATA_LAYER_TCP, err, errlen);
+    return 0;
+}
+
+/* Copy len bytes into a field of cap bytes, NUL-terminated. */
+static int copy_field(char *dst, size_t cap, const char *src, size_t len,
+                      const char *what, char *err, size_t errlen)
+{
+    if (len >= cap)
+        return reason(err, errlen, "%s too long (at most %zu bytes)", what,
+                      cap - 1);
+    memcpy(dst, src, len);
+    dst[len] = '\0';
+    return 0;
+}
+
+static int parse_port(const char *p, size_t len, strata_uri *u, char *err,
+                      size_t errlen)
+{
+    unsigned long v = 0;
+    size_t i;
+
+    if (len == 0)
+        return reason(err, errlen, "missing port (expected HOST:PORT)");
+    for (i = 0; i < len; i++) {
+        if (p[i] < '0' || p[i] > '9' || i >= 5)
+            return reason(err, errlen, "port '%.*s' is not a number in "
+                          "0..65535", (int)len, p);
+        v = v * 10 + (unsigned long)(p[i] - '0');
+    }
+    if (v > 65535)
+        return reason(err, errlen, "port '%.*s' is not a number in 0..65535",
+                      (int)len, p);
+    return copy_field(u->port, sizeof u->port, p, len, "port", err, errlen);
+}
+
+/* "[v6]:port" or "host:port" in a[0..len) (the authority, no path). */
+static int parse_host_port(const char *a, size_t len, strata_uri *u,
+                           char *err, size_t errlen)
+{
+    const char *host = a, *colon;
+    size_t hlen;
+
+    if (len > 0 && a[0] == '[') {
+        const char *close = memchr(a, ']', len);
+        if (close == NULL)
+            return reason(err, errlen, "'[' without ']' in host");
+        host = a + 1;
+        hlen = (size_t)(close - host);
+        colon = close + 1 < a + len ? close + 1 : NULL;
+        if (colon != NULL && *colon != ':')
+            return reason(err, errlen, "expected ':' after ']'");
+    } else {
+        colon = memchr(a, ':', len);
+        hlen = colon != NULL ? (size_t)(colon - a) : len;
+        if (colon != NULL && memchr(colon + 1, ':', len - hlen - 1) != NULL)
+            return reason(err, errlen,
+                          "an IPv6 address goes in brackets: [ADDR]:PORT");
+    }
+    if (hlen == 0)
+        return reason(err, errlen, "empty host");
+    if (colon == NULL)
+        return reason(err, errlen, "missing port (expected HOST:PORT)");
+    if (copy_field(u->host, sizeof u->host, host, hlen, "host", err,
+                   errlen) != 0)
+        return STRATA_ERR_ARG;
+    return parse_port(colon + 1, (size_t)(a + len - colon - 1), u, err,
+                      errlen);
+}
+
+/* Everything after "://" of a TCP URI: authority, then an optional path. */
+static int parse_tcp_rest(const char *rest, strata_uri *u, char *err,
+                          size_t errlen)
+{
+    const char *slash = strchr(rest, '/');
+    size_t alen = slash != NULL ? (size_t)(slash - rest) : strlen(rest);
+
+    if (slash != NULL && copy_field(u->path, sizeof u->path, slash,
+                                    strlen(slash), "path", err, errlen) != 0)
+        return STRATA_ERR_ARG;
+    return parse_host_port(rest, alen, u, err, errlen);
+}
+
+/* Everything after "://" of a Unix URI is the socket path. */
+static int parse_unix_rest(const char *rest, strata_uri *u, char *err,
+                           size_t errlen)
+{
+    struct sockaddr_un sa;
+    size_t len = strlen(rest);
+
+    if (len == 0)
+        return reason(err, errlen, "missing socket path (unix:///PATH)");
+    if (len >= sizeof sa.sun_path)
+        return reason(err, errlen, "socket path too long (at most %zu bytes)",
+                      sizeof sa.sun_path - 1);
+    return copy_field(u->host, sizeof u->host, rest, len, "socket path", err,
+                      errlen);
+}
+
+int strata_uri_parse(const char *text, strata_uri *u, char *err,
+                     size_t errlen)
+{
+    const char *sep;
+    int r;
+
+    if (err != NULL && errlen > 0)
+        err[0] = '\0';
+    if (u == NULL)
+        return reason(err, errlen, "no place to store the URI");
+    memset(u, 0, sizeof *u);
+    if (text == NULL || text[0] == '\0')
+        return reason(err, errlen, "empty URI");
+    sep = strstr(text, "://");
+    if (sep == NULL)
+        return reason(err, errlen, "missing '://' (expected "
+                      "LAYERS://HOST:PORT)");
+    r = parse_layers(text, (size_t)(sep - text), u, err, errlen);
+    if (r != 0)
+        return r;
+    if (u->layers[u->n_layers - 1] == STRATA_LAYER_UNIX)
+        return parse_unix_rest(sep + 3, u, err, errlen);
+    return parse_tcp_rest(sep + 3, u, err, errlen);
+}
+
+/* One layer over lower (owned), or NULL when the allocator refused. */
+static strata_stream *push_layer(strata_layer_kind k, strata_stream *lower,
+                                 const strata_allocator *alloc)
+{
+    if (k == STRATA_LAYER_LINES) {
+        strata_line_opts o = { NULL, 0, LINES_MAX_LEN, 0 };
+        return strata_line_new(lower, &o, alloc);
+    }
+    {
+        strata_lenprefix_opts o = { 4, 0, LEN_MAX_LEN };
+        return strata_lenprefix_new(lower, &o, alloc);
+    }
+}
+
+static int valid_layers(const strata_uri *u)
+{
+    int i;
+
+    if (u->n_layers < 1 || u->n_layers > STRATA_URI_MAX_LAYERS)
+        return 0;
+    for (i = 0; i < u->n_layers; i++)
+        if (is_transport(u->layers[i]) != (i == u->n_layers - 1))
+            return 0;
+    return 1;
+}
+
+int strata_uri_stack(const strata_uri *u, strata_stream *bottom,
+                     const strata_allocator *alloc, strata_stream **top,
+                     char *err, size_t errlen)
+{
+    strata_stream *s = bottom;
+    int i;
+
+    if (top != NULL)
+        *top = NULL;
+    if (u == NULL || bottom == NULL || top == NULL || !valid_layers(u)) {
+        strata_free(bottom);
+        return reason(err, errlen, "invalid arguments to strata_uri_stack");
+    }
+    /* Build upwards: the layer just above the transport first. */
+    for (i = u->n_layers - 2; i >= 0; i--) {
+        strata_stream *up = push_layer(u->layers[i], s, alloc);
+        if (up == NULL) {
+            strata_free(s);
+            reason(err, errlen, "out of memory building layer '%s'",
+                   kind_name(u->layers[i]));
+            return STRATA_ERR_NOMEM;
+        }
+        s = up;
+    }
+    *top = s;
+    return 0;
+}
+
+/* The reason text of a failed transport call: the OS error when known. */
+static int transport_failed(int status, const char *what, const strata_uri *u,
+                            int saved_errno, char *err, size_t errlen)
+{
+    const char *os = status == STRATA_ERR_IO && saved_errno != 0
+                         ? strerror(saved_errno) : strata_strerror(status);
+    if (u->layers[u->n_layers - 1] == STRATA_LAYER_UNIX)
+        reason(err, errlen, "%s unix socket '%s': %s", what, u->host, os);
+    else
+        reason(err, errlen, "%s %s:%s: %s", what, u->host, u->port, os);
+    return status;
+}
+
+int strata_uri_connect(const strata_uri *u, const strata_allocator *alloc,
+                       strata_stream **top, char *err, size_t errlen)
+{
+    strata_stream *bottom = NULL;
+    int r;
+
+    if (top != NULL)
+        *top = NULL;
+    if (u == NULL || top == NULL || !valid_layers(u))
+        return reason(err, errlen, "invalid arguments to strata_uri_connect");
+    errno = 0;
+    if (u->layers[u->n_layers - 1] == STRATA_LAYER_UNIX)
+        r = strata_unix_connect(u->host, alloc, &bottom);
+    else
+        r = strata_tcp_connect(u->host, u->port, alloc, &bottom);
+    if (r != 0)
+        return transport_failed(r, "cannot connect to", u, errno, err,
+                                errlen);
+    return strata_uri_stack(u, bottom, alloc, top, err, errlen);
+}
+
+int strata_uri_listen(const strata_uri *u, char *err, size_t errlen)
+{
+    int fd;
+
+    if (u == NULL || !valid_layers(u))
+        return reason(err, errlen, "invalid arguments to strata_uri_listen");
+    errno = 0;
+    if (u->layers[u->n_layers - 1] == STRATA_LAYER_UNIX)
+        fd = strata_unix_listen(u->host, LISTEN_BACKLOG);
+    else
+        fd = strata_tcp_listen(u->host, u->port, LISTEN_BACKLOG);
+    if (fd < 0)
+        return transport_failed(fd, "cannot listen on", u, errno, err,
+                                errlen);
+    return fd;
+}
+
+int strata_uri_has_messages(const strata_uri *u)
+{
+    if (u == NULL || u->n_layers < 1)
+        return 0;
+    return u->layers[0] == STRATA_LAYER_LINES ||
+           u->layers[0] == STRATA_LAYER_LEN;
+}
