@@ -29,6 +29,8 @@
  */
 #include "lenprefix.h"
 
+#include <strata/wbuf.h>
+
 #include <string.h>
 
 #define LOCAL_IOV 16
@@ -145,7 +147,15 @@ static ssize_t read_header(strata_lenprefix *l)
     const uint8_t *h;
     size_t n = 0, i, hl = hdr_len(l);
     unsigned flag = 0;
-    ssize_t r = strata_buffered_peek(l->in, hl, &h);
+    ssize_t r;
+
+    /* After a big record, read only the next header: reading ahead would
+     * pull most of the next big payload into the buffer and cost a second
+     * copy, where reading it later goes straight into the caller's. */
+    if (l->rx_big)
+        r = strata_buffered_peek_exact(l->in, hl, &h);
+    else
+        r = strata_buffered_peek(l->in, hl, &h);
 
     if (r < 0)
         return rx_status(l, r, strata_buffered_len(l->in) > 0);
@@ -159,16 +169,32 @@ static ssize_t read_header(strata_lenprefix *l)
         return rx_status(l, STRATA_ERR_TOO_BIG, 1);
     strata_buffered_consume(l->in, hl);
     l->rx_left = n;
+    l->rx_big = n >= l->in->cap / 2;
     l->rx_flags = flag ? STRATA_MSG_COMPRESSED : 0;
     l->rx_in_record = 1;
     return 0;
+}
+
+/* Payload already buffered is copied out here; only an empty buffer costs
+ * a recv through the buffered stream (which may read straight into buf). */
+static ssize_t take_payload(strata_lenprefix *l, void *buf, size_t want)
+{
+    size_t have = strata_buffered_len(l->in);
+    unsigned ignored;
+
+    if (have == 0)
+        return strata_recv(&l->in->base, buf, want, &ignored);
+    if (want > have)
+        want = have;
+    memcpy(buf, l->in->buf + l->in->start, want);
+    strata_buffered_consume(l->in, want);
+    return (ssize_t)want;
 }
 
 static ssize_t lp_recv(strata_stream *s, void *buf, size_t len,
                        unsigned *flags)
 {
     strata_lenprefix *l = (strata_lenprefix *)s;
-    unsigned ignored;
     ssize_t r = 0;
 
     if (l->rx_failed)
@@ -177,8 +203,7 @@ static ssize_t lp_recv(strata_stream *s, void *buf, size_t len,
         return r;
     if (l->rx_left > 0) {
         /* at most what the record owes: the next header stays below */
-        r = strata_recv(&l->in->base, buf,
-                        len < l->rx_left ? len : l->rx_left, &ignored);
+        r = take_payload(l, buf, len < l->rx_left ? len : l->rx_left);
         if (r < 0)
             return rx_status(l, r, 1);
         l->rx_left -= (size_t)r;
@@ -193,17 +218,33 @@ static ssize_t lp_recv(strata_stream *s, void *buf, size_t len,
 
 /* ---- send ----------------------------------------------------------- */
 
+/* Write the header of a len-byte record at dst; returns its length. */
+static inline size_t put_header(const strata_lenprefix *l, uint8_t *dst, size_t len,
+                         unsigned flags)
+{
+    uint8_t *p = dst;
+
+    if (l->flag_byte)
+        *p++ = (flags & STRATA_MSG_COMPRESSED) ? 1 : 0;
+    switch (l->len_bytes) {
+    case 4:
+        *p++ = (uint8_t)(len >> 24);
+        *p++ = (uint8_t)(len >> 16);
+        /* fall through */
+    case 2:
+        *p++ = (uint8_t)(len >> 8);
+        /* fall through */
+    default:
+        *p++ = (uint8_t)len;
+    }
+    return (size_t)(p - dst);
+}
+
 static int begin_record(strata_lenprefix *l, size_t len, unsigned flags)
 {
-    size_t pos = 0, i;
-
     if (len > tx_limit(l))
         return STRATA_ERR_TOO_BIG;
-    if (l->flag_byte)
-        l->tx_hdr[pos++] = (flags & STRATA_MSG_COMPRESSED) ? 1 : 0;
-    for (i = l->len_bytes; i-- > 0;)
-        l->tx_hdr[pos++] = (uint8_t)(len >> (8 * i));
-    l->tx_hdr_len = pos;
+    l->tx_hdr_len = put_header(l, l->tx_hdr, len, flags);
     l->tx_hdr_off = 0;
     l->tx_left = len;
     l->tx_in_record = 1;
@@ -231,7 +272,9 @@ static void settle(strata_lenprefix *l)
         l->tx_in_record = 0;
 }
 
-/* One sendv of the header's unsent part (if any) and the caller's bytes.
+/* One sendv of the header's unsent part (if any) and the caller's bytes,
+ * to the stream below the buffered input: on the way out that buffered
+ * stream only passes calls on, and small records pay for every hop.
  * Returns what went down in all. */
 static ssize_t send_down(strata_lenprefix *l, const struct iovec *iov, int n,
                          size_t total)
@@ -240,15 +283,17 @@ static ssize_t send_down(strata_lenprefix *l, const struct iovec *iov, int n,
     size_t rem = l->tx_hdr_len - l->tx_hdr_off;
     unsigned down = total == l->tx_left ? STRATA_MSG_END : 0;
 
+    strata_stream *out = l->in->base.lower;
+
     if (rem == 0)
-        return strata_sendv(l->base.lower, iov, n, down);
+        return strata_sendv(out, iov, n, down);
     if (n > LOCAL_IOV) /* rare: the header alone first, then the iovecs */
-        return strata_send(l->base.lower, l->tx_hdr + l->tx_hdr_off, rem, 0);
+        return strata_send(out, l->tx_hdr + l->tx_hdr_off, rem, 0);
     v[0].iov_base = l->tx_hdr + l->tx_hdr_off;
     v[0].iov_len = rem;
     if (n > 0)
         memcpy(v + 1, iov, (size_t)n * sizeof *iov);
-    return strata_sendv(l->base.lower, v, n + 1, down);
+    return strata_sendv(out, v, n + 1, down);
 }
 
 /* Send until a payload byte moved (or, for an empty payload, the header
@@ -278,6 +323,24 @@ static ssize_t push(strata_lenprefix *l, const struct iovec *iov, int n,
     return (ssize_t)moved;
 }
 
+/* A small whole record goes straight into a write buffer below, when
+ * there is one with room: no sendv, no iovec walk (streams/wbuf.h). */
+static int gather_record(strata_lenprefix *l, const struct iovec *iov, int n,
+                         size_t total, unsigned flags)
+{
+    strata_stream *out = l->in->base.lower;
+    uint8_t *p;
+
+    if (total > tx_limit(l))
+        return 0;
+    p = strata_wbuf_reserve(out, hdr_len(l) + total);
+    if (p == NULL)
+        return 0;
+    p += put_header(l, p, total, flags);
+    strata_wbuf_commit(out, hdr_len(l) + strata_iov_copy(p, iov, n));
+    return 1;
+}
+
 static ssize_t lp_sendv(strata_stream *s, const struct iovec *iov, int n,
                         unsigned flags)
 {
@@ -293,6 +356,8 @@ static ssize_t lp_sendv(strata_stream *s, const struct iovec *iov, int n,
     if (!l->tx_in_record) {
         if (!(flags & STRATA_MSG_END))
             return STRATA_ERR_ARG;
+        if (gather_record(l, iov, n, total, flags))
+            return (ssize_t)total;
         r = begin_record(l, total, flags);
         if (r < 0)
             return r;

@@ -51,6 +51,7 @@ typedef struct strata_lenprefix {
     unsigned rx_flags;    /* flags of the current record */
     int rx_in_record;
     int rx_failed;        /* sticky status, 0 if none */
+    int rx_big;           /* the last payload was big: no read-ahead */
     /* send side */
     uint8_t tx_hdr[5];
     size_t tx_hdr_len;

@@ -29,6 +29,8 @@
  */
 #include "line.h"
 
+#include <strata/wbuf.h>
+
 #include <string.h>
 
 /* Caller iovecs merged with the separator into one sendv without
@@ -451,7 +453,7 @@ static int push_sep(strata_line *l)
 {
     while (l->sep_pending > 0) {
         size_t off = l->sep_len - (size_t)l->sep_pending;
-        ssize_t r = strata_send(l->base.lower, l->sep + off,
+        ssize_t r = strata_send(l->in->base.lower, l->sep + off,
                                 (size_t)l->sep_pending, STRATA_MSG_END);
 
         if (r < 0)
@@ -470,12 +472,12 @@ static ssize_t send_down(strata_line *l, const struct iovec *iov, int n,
     unsigned down = end ? STRATA_MSG_END : 0;
 
     if (n > LOCAL_IOV || !end)
-        return strata_sendv(l->base.lower, iov, n, n > LOCAL_IOV ? 0 : down);
+        return strata_sendv(l->in->base.lower, iov, n, n > LOCAL_IOV ? 0 : down);
     if (n > 0)
         memcpy(v, iov, (size_t)n * sizeof *iov);
     v[n].iov_base = l->sep;
     v[n].iov_len = l->sep_len;
-    return strata_sendv(l->base.lower, v, n + 1, down);
+    return strata_sendv(l->in->base.lower, v, n + 1, down);
 }
 
 static ssize_t send_record(strata_line *l, const struct iovec *iov, int n,
@@ -504,6 +506,22 @@ static ssize_t send_record(strata_line *l, const struct iovec *iov, int n,
     return (ssize_t)total;
 }
 
+/* A small whole record goes straight into a write buffer below, when
+ * there is one with room: no sendv, no iovec walk (streams/wbuf.h). */
+static int gather_record(strata_line *l, const struct iovec *iov, int n,
+                         size_t total)
+{
+    strata_stream *out = l->in->base.lower;
+    uint8_t *p = strata_wbuf_reserve(out, total + l->sep_len);
+
+    if (p == NULL)
+        return 0;
+    p += strata_iov_copy(p, iov, n);
+    memcpy(p, l->sep, l->sep_len);
+    strata_wbuf_commit(out, total + l->sep_len);
+    return 1;
+}
+
 static ssize_t line_sendv(strata_stream *s, const struct iovec *iov, int n,
                           unsigned flags)
 {
@@ -523,6 +541,8 @@ static ssize_t line_sendv(strata_stream *s, const struct iovec *iov, int n,
         return r;
     if (total == 0 && !end)
         return 0;
+    if (end && l->sent == 0 && gather_record(l, iov, n, total))
+        return (ssize_t)total;
     return send_record(l, iov, n, total, end);
 }
 

@@ -119,6 +119,31 @@ ssize_t strata_buffered_peek(strata_buffered *b, size_t n,
     return (ssize_t)(b->end - b->start);
 }
 
+ssize_t strata_buffered_peek_exact(strata_buffered *b, size_t n,
+                                   const uint8_t **data)
+{
+    if (n > b->cap)
+        return STRATA_ERR_TOO_BIG;
+    while (b->end - b->start < n) {
+        ssize_t r;
+
+        if (b->cap - b->start < n)
+            compact(b);
+        if (b->eof)
+            return STRATA_EOF;
+        r = strata_read(b->base.lower, b->buf + b->end,
+                        n - (b->end - b->start));
+        if (r == STRATA_EOF)
+            b->eof = 1;
+        if (r < 0)
+            return r;
+        b->end += (size_t)r;
+    }
+    if (data != NULL)
+        *data = b->buf + b->start;
+    return (ssize_t)(b->end - b->start);
+}
+
 /* Search the unscanned part for sep; remember how far the search got so a
  * line arriving one byte at a time costs linear, not quadratic, time. */
 static ssize_t find_sep(strata_buffered *b, const uint8_t *sep, size_t seplen)
@@ -178,7 +203,7 @@ static ssize_t b_recv(strata_stream *s, void *buf, size_t len,
             return STRATA_EOF;
         /* A big read goes straight into the caller's buffer: copying it
          * through ours would only cost a second pass over the bytes. */
-        if (len >= b->cap) {
+        if (len >= b->cap / 2 && len > 0) {
             r = strata_read(s->lower, buf, len);
             if (r == STRATA_EOF)
                 b->eof = 1;

@@ -10,9 +10,9 @@
  *  - The buffer has a fixed capacity given at creation; it never grows.
  *    peek(n) with n > capacity is STRATA_ERR_TOO_BIG.
  *  - As a stream, recv returns buffered bytes first; when the buffer is
- *    empty and the caller asks for at least the capacity, it reads from the
- *    lower stream straight into the caller's buffer (no double copy for big
- *    payloads). Message flags of the lower stream are not kept: a buffered
+ *    empty and the caller asks for at least half the capacity, it reads
+ *    from the lower stream straight into the caller's buffer (no double
+ *    copy for big payloads; a read that large gains little from batching). Message flags of the lower stream are not kept: a buffered
  *    stream is a byte stream. sendv, flush and shutdown pass to the lower
  *    stream untouched.
  *  - The lower stream's EOF is remembered: once seen, peek and readline
@@ -56,6 +56,11 @@ strata_buffered *strata_buffered_of(strata_stream *s);
  * lower stream, STRATA_ERR_TOO_BIG (n > capacity). */
 ssize_t strata_buffered_peek(strata_buffered *b, size_t n,
                              const uint8_t **data);
+/* The same, but reading from the lower stream no more than the missing
+ * bytes, so nothing past the unit is taken: for a decoder whose next unit
+ * is a big payload better read straight into the caller's buffer. */
+ssize_t strata_buffered_peek_exact(strata_buffered *b, size_t n,
+                                   const uint8_t **data);
 /* Drop n bytes (n <= strata_buffered_len). */
 void strata_buffered_consume(strata_buffered *b, size_t n);
 /* Bytes buffered now. */

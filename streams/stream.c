@@ -3,6 +3,7 @@
 #include "stream.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 void strata_stream_init(strata_stream *s, const strata_stream_ops *ops,
                         strata_stream *lower, const strata_allocator *alloc)
@@ -50,13 +51,18 @@ ssize_t strata_sendv(strata_stream *s, const struct iovec *iov, int n,
     ssize_t r;
     int i;
 
+    size_t total = 0;
+
     if (s == NULL || n < 0 || (iov == NULL && n > 0))
         return STRATA_ERR_ARG;
-    for (i = 0; i < n; i++)
-        if (iov[i].iov_base == NULL && iov[i].iov_len > 0)
+    /* One pass: small records cross this check at every layer. */
+    for (i = 0; i < n; i++) {
+        size_t l = iov[i].iov_len;
+
+        if ((iov[i].iov_base == NULL && l > 0) || l > (size_t)-2 - total)
             return STRATA_ERR_ARG;
-    if (strata_iov_len(iov, n) == (size_t)-1)
-        return STRATA_ERR_ARG;
+        total += l;
+    }
     r = s->ops->sendv(s, iov, n, flags);
     s->send_wants = want_of(r);
     return r;
@@ -225,4 +231,18 @@ size_t strata_iov_len(const struct iovec *iov, int n)
         total += iov[i].iov_len;
     }
     return total;
+}
+
+size_t strata_iov_copy(void *dst, const struct iovec *iov, int n)
+{
+    uint8_t *p = dst;
+    int i;
+
+    for (i = 0; i < n; i++) {
+        if (iov[i].iov_len == 0)
+            continue;
+        memcpy(p, iov[i].iov_base, iov[i].iov_len);
+        p += iov[i].iov_len;
+    }
+    return (size_t)(p - (uint8_t *)dst);
 }

@@ -163,6 +163,8 @@ void strata_dealloc(const strata_allocator *a, void *p);
 
 /* Total bytes of an iovec array, or (size_t)-1 on overflow. */
 size_t strata_iov_len(const struct iovec *iov, int n);
+/* Copy an iovec array's bytes to dst; returns the bytes copied. */
+size_t strata_iov_copy(void *dst, const struct iovec *iov, int n);
 
 #ifdef __cplusplus
 }

@@ -30,7 +30,7 @@ static unsigned w_poll(strata_stream *s, unsigned events);
 static unsigned w_wants(strata_stream *s);
 static void w_close(strata_stream *s);
 
-static const strata_stream_ops wbuf_ops = {
+const strata_stream_ops strata_wbuf_ops = {
     "wbuf", w_recv, w_sendv, w_flush, w_shutdown, w_poll, w_wants, NULL,
     w_close,
 };
@@ -40,7 +40,7 @@ void strata_wbuf_init(strata_wbuf *w, strata_stream *lower, void *storage,
 {
     if (w == NULL)
         return;
-    strata_stream_init(&w->base, &wbuf_ops, lower, NULL);
+    strata_stream_init(&w->base, &strata_wbuf_ops, lower, NULL);
     /* Caller-provided storage: strata_free releases nothing of the
      * caller's, the lower stream included (as strata_buffered_init). */
     w->base.owns_lower = 0;
@@ -80,12 +80,20 @@ size_t strata_wbuf_pending(strata_stream *s)
 {
     strata_wbuf *w = (strata_wbuf *)s;
 
-    return s != NULL && s->ops == &wbuf_ops ? w->len - w->off : 0;
+    return s != NULL && s->ops == &strata_wbuf_ops ? w->len - w->off : 0;
 }
 
 static size_t gathered(const strata_wbuf *w)
 {
     return w->len - w->off;
+}
+
+static int fits(strata_wbuf *w, size_t n);
+
+/* The slow half of strata_wbuf_reserve: room only after compacting. */
+uint8_t *strata_wbuf_make_room(strata_wbuf *w, size_t n)
+{
+    return fits(w, n) ? w->buf + w->len : NULL;
 }
 
 /* Account for n gathered bytes that went down. */
@@ -134,14 +142,7 @@ static int fits(strata_wbuf *w, size_t n)
 
 static void gather(strata_wbuf *w, const struct iovec *iov, int n)
 {
-    int i;
-
-    for (i = 0; i < n; i++) {
-        if (iov[i].iov_len == 0)
-            continue;
-        memcpy(w->buf + w->len, iov[i].iov_base, iov[i].iov_len);
-        w->len += iov[i].iov_len;
-    }
+    w->len += strata_iov_copy(w->buf + w->len, iov, n);
 }
 
 /* One sendv of the gathered bytes followed by the caller's. Returns the

@@ -48,6 +48,38 @@ void strata_wbuf_init(strata_wbuf *w, strata_stream *lower, void *storage,
 /* Bytes gathered and not yet written down. */
 size_t strata_wbuf_pending(strata_stream *s);
 
+/* Fast path for encoders of small records sitting right above a wbuf:
+ * reserve returns room for n bytes in the gather buffer (NULL when s is
+ * not a wbuf, n is not below the threshold, or the bytes would not fit
+ * without writing down first: then use strata_sendv); the encoder writes
+ * its header and payload there and commits how many it wrote (<= n). It
+ * saves the calls and iovec walks of a sendv per record. */
+static inline uint8_t *strata_wbuf_reserve(strata_stream *s, size_t n);
+static inline void strata_wbuf_commit(strata_stream *s, size_t n);
+
+/* Inline: they run once per small record, where a call is a real cost. */
+extern const strata_stream_ops strata_wbuf_ops;
+uint8_t *strata_wbuf_make_room(strata_wbuf *w, size_t n);
+
+static inline uint8_t *strata_wbuf_reserve(strata_stream *s, size_t n)
+{
+    strata_wbuf *w = (strata_wbuf *)s;
+
+    if (s == NULL || s->ops != &strata_wbuf_ops || n >= w->threshold)
+        return NULL;
+    if (n <= w->cap - w->len)
+        return w->buf + w->len;
+    return strata_wbuf_make_room(w, n);
+}
+
+static inline void strata_wbuf_commit(strata_stream *s, size_t n)
+{
+    strata_wbuf *w = (strata_wbuf *)s;
+
+    if (s != NULL && s->ops == &strata_wbuf_ops && n <= w->cap - w->len)
+        w->len += n;
+}
+
 #ifdef __cplusplus
 }
 #endif

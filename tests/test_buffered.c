@@ -177,6 +177,31 @@ static void test_direct_read(void **state)
     strata_free(&b.base);
 }
 
+/* peek_exact reads only what the unit lacks: what follows stays below. */
+static void test_peek_exact(void **state)
+{
+    pair *p = *state;
+    strata_buffered b;
+    uint8_t store[16];
+    const uint8_t *d;
+
+    strata_buffered_init(&b, p->b, store, sizeof store);
+    assert_int_equal(strata_buffered_peek_exact(&b, 17, &d),
+                     STRATA_ERR_TOO_BIG);
+    assert_int_equal(strata_buffered_peek_exact(&b, 3, &d), STRATA_NEED_READ);
+    put(p->a, "hdrPAYLOAD");
+    assert_int_equal(strata_buffered_peek_exact(&b, 3, &d), 3);
+    assert_memory_equal(d, "hdr", 3);
+    assert_int_equal(strata_pipe_pending(p->b), 7);
+    strata_buffered_consume(&b, 3);
+    assert_int_equal(strata_shutdown(p->a), 0);
+    assert_int_equal(strata_buffered_peek_exact(&b, 7, &d), 7);
+    strata_buffered_consume(&b, 7);
+    assert_int_equal(strata_buffered_peek_exact(&b, 1, &d), STRATA_EOF);
+    assert_int_equal(strata_buffered_peek_exact(&b, 1, &d), STRATA_EOF);
+    strata_free(&b.base);
+}
+
 static void test_new_and_free(void **state)
 {
     strata_stream *a, *b, *top;
@@ -239,6 +264,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_eof_and_truncation, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_direct_read, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_peek_exact, setup, teardown),
         cmocka_unit_test(test_new_and_free),
         cmocka_unit_test(test_property),
     };

@@ -12,6 +12,7 @@
 #include <strata/buffered.h>
 #include <strata/pipe.h>
 #include <strata/line.h>
+#include <strata/wbuf.h>
 
 #include "harness.h"
 
@@ -1029,6 +1030,21 @@ static int build(strata_stream *ea, strata_stream *eb, strata_stream **ta,
     return *ta != NULL && *tb != NULL ? 0 : -1;
 }
 
+/* Over a write buffer: whole small records take the reserve/commit fast
+ * path, fragments and bigger ones the sendv path. */
+static int build_wbuf(strata_stream *ea, strata_stream *eb,
+                      strata_stream **ta, strata_stream **tb, void *ud)
+{
+    strata_stream *wa = strata_wbuf_new(ea, 512, 128, NULL);
+    strata_stream *wb = strata_wbuf_new(eb, 512, 128, NULL);
+
+    if (wa == NULL || wb == NULL)
+        return -1;
+    return build(wa, wb, ta, tb, ud);
+}
+
+static strata_prop_build prop_build = build;
+
 static void prop(const char *sep, unsigned flags, const char *forbidden,
                  unsigned messages, size_t max_fragment)
 {
@@ -1060,8 +1076,16 @@ static void prop(const char *sep, unsigned flags, const char *forbidden,
     o.pipe.max_chunk = 1 + (size_t)(o.seed % 7);
     o.pipe.need_percent = 20 + (unsigned)(o.seed % 11);
     o.pipe.seed = o.seed;
-    if (strata_prop_run(&o, build, NULL, &lo, err, sizeof err) != 0)
+    if (strata_prop_run(&o, prop_build, NULL, &lo, err, sizeof err) != 0)
         fail_msg("%s", err);
+}
+
+static void test_prop_over_wbuf(void **state)
+{
+    (void)state;
+    prop_build = build_wbuf;
+    prop("\n", 0, "\n", 10000, 200);
+    prop_build = build;
 }
 
 static void test_prop_lf(void **state)
@@ -1121,6 +1145,7 @@ int main(void)
         cmocka_unit_test(test_poll_states),
         cmocka_unit_test(test_init_storage),
         cmocka_unit_test(test_prop_lf),
+        cmocka_unit_test(test_prop_over_wbuf),
         cmocka_unit_test(test_prop_lf_fragments),
         cmocka_unit_test(test_prop_crlf_any_eol),
         cmocka_unit_test(test_prop_multibyte),

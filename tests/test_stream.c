@@ -208,6 +208,17 @@ static void test_iov_len(void **state)
     assert_int_equal(strata_iov_len(v, 2), 7);
 }
 
+static void test_iov_copy(void **state)
+{
+    struct iovec v[3] = {{"ab", 2}, {NULL, 0}, {"cde", 3}};
+    char out[8] = {0};
+
+    (void)state;
+    assert_int_equal(strata_iov_copy(out, v, 3), 5);
+    assert_string_equal(out, "abcde");
+    assert_int_equal(strata_iov_copy(out, v, 0), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -217,6 +228,7 @@ int main(void)
         cmocka_unit_test(test_allocator_and_ownership),
         cmocka_unit_test(test_strerror),
         cmocka_unit_test(test_iov_len),
+        cmocka_unit_test(test_iov_copy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -685,10 +685,45 @@ static void test_allocator(void **state)
     assert_int_equal(cnt.live, 0);
 }
 
+/* reserve/commit: room in the gather buffer for small records only, after
+ * compacting if need be, never past the capacity; other streams get NULL. */
+static void test_reserve_commit(void **state)
+{
+    static const ssize_t part[] = {10};
+    mock m;
+    strata_stream *w;
+    uint8_t *p;
+
+    (void)state;
+    mock_init(&m);
+    w = strata_wbuf_new(&m.base, 32, 16, NULL);
+    assert_null(strata_wbuf_reserve(&m.base, 4)); /* not a wbuf */
+    assert_null(strata_wbuf_reserve(NULL, 4));
+    assert_null(strata_wbuf_reserve(w, 16));      /* not below threshold */
+    p = strata_wbuf_reserve(w, 15);
+    assert_non_null(p);
+    memcpy(p, "0123456789abcde", 15);
+    strata_wbuf_commit(w, 15);
+    p = strata_wbuf_reserve(w, 15);
+    memcpy(p, "fghijklmnopqrst", 15);
+    strata_wbuf_commit(w, 15);
+    assert_int_equal(strata_wbuf_pending(w), 30);
+    assert_null(strata_wbuf_reserve(w, 5));       /* would not fit */
+    strata_wbuf_commit(w, 5);                     /* past the room: ignored */
+    assert_int_equal(strata_wbuf_pending(w), 30);
+    script(&m, part, 1);                          /* 10 bytes go down */
+    assert_int_equal(strata_flush(w), 0);
+    assert_int_equal(m.got_len, 30);
+    assert_memory_equal(m.got, "0123456789abcdefghijklmnopqrst", 30);
+    assert_int_equal(m.calls, 2);                 /* 10, then the rest */
+    strata_free(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_small_sends_gathered),
+        cmocka_unit_test(test_reserve_commit),
         cmocka_unit_test(test_large_send_with_prefix),
         cmocka_unit_test(test_overflow_forces_write),
         cmocka_unit_test(test_partial_accounting),
