@@ -20,6 +20,18 @@ cmake -S . -B build/gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=gcc
 cmake --build build/gcc -j"$jobs"
 ctest --test-dir build/gcc --output-on-failure -j"$jobs"
 
+step "install and build an example against it with pkg-config"
+prefix=$(mktemp -d)
+cmake --install build/gcc --prefix "$prefix" >/dev/null
+PKG_CONFIG_PATH="$prefix/lib/pkgconfig:$prefix/lib/x86_64-linux-gnu/pkgconfig" \
+  sh -c 'cc -std=c11 -Wall -Werror examples/hello_lines.c -o "$1/hello" \
+           $(pkg-config --cflags --libs strata)' sh "$prefix"
+# No server on port 1: the program must run and report the refusal.
+LD_LIBRARY_PATH="$prefix/lib:$prefix/lib/x86_64-linux-gnu" "$prefix/hello" 127.0.0.1 1 2>&1 |
+  grep -q 'transport I/O error' || { echo "installed hello_lines did not run"; exit 1; }
+echo "installed headers and pkg-config file build a program"
+rm -rf "$prefix"
+
 step "clang-14 ASan+UBSan build and tests"
 cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang-14 \
   -DCMAKE_C_FLAGS=-Werror -DSTRATA_SANITIZE=ON -DSTRATA_BENCH=OFF >/dev/null
@@ -42,7 +54,8 @@ for f in build/fuzz/tests/fuzz/fuzz_*; do
   name=$(basename "$f"); corpus=tests/fuzz/corpus/${name#fuzz_}
   work=$(mktemp -d); cp "$corpus"/* "$work"/
   echo "-- $name"
-  "$f" -max_total_time="$fuzz_seconds" -print_final_stats=1 "$work" 2>&1 | tail -n 3
+  "$f" -max_total_time="$fuzz_seconds" -print_final_stats=1 "$work" 2>&1 |
+    grep -E '^(Done|stat::(number_of_executed_units|new_units_added|peak_rss_mb))' 
   rm -rf "$work"
 done
 
