@@ -6,6 +6,9 @@ set -euo pipefail
 pkgs=(
   build-essential cmake pkg-config      # the build
   libcmocka-dev                         # unit tests
+  libwolfssl-dev zlib1g-dev             # WebSocket: SHA-1/base64, deflate
+  python3-websockets                    # WebSocket interop peer
+  libwslay-dev                          # WebSocket framing baseline (bench)
   clang-14 libclang-rt-14-dev           # sanitizers and libFuzzer
   valgrind                              # the memcheck run
   procps                                # ps/pkill in the end-to-end tests
@@ -16,6 +19,11 @@ for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
     missing+=("$p")
 done
+# node and npm for the node 'ws' peer: any node >= 18 on PATH will do (a
+# machine may carry its own build); else Debian's.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  missing+=(nodejs npm)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
