@@ -1,7 +1,7 @@
 /* strata: the command-line tool.
  *
- *   strata connect URI [--binary] [-v]   stdin -> stack, stack -> stdout
- *   strata listen URI --echo [--once] [-v]
+ *   strata connect URI [--binary] [--deflate] [--protocol NAME] [-v]
+ *   strata listen URI --echo [--once] [--deflate] [--protocol NAME] [-v]
  *
  * One event loop drives everything. All I/O on a stack happens in that
  * stack's own callback, so the loop always sees the NEED codes it must wait
@@ -12,6 +12,9 @@
 #include "loop.h"
 #include "uri.h"
 #include "../streams/socket.h"
+#ifdef STRATA_WITH_WS
+#include "../protos/ws.h"
+#endif
 
 #include <errno.h>
 #include <stdarg.h>
@@ -25,19 +28,30 @@ enum { EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 #define CHUNK (64u * 1024u)          /* one read from stdin or a stack */
 #define MAX_MSG (16u * 1024u * 1024u) /* largest message we hold (len's max) */
 #define STEPS 64 /* I/O steps per callback before yielding to others */
+/* How long a WebSocket client waits, after its close went, for a peer that
+ * neither sends nor closes. The layer owns no timer: the deadline is ours. */
+#define CLOSE_WAIT_MS 30000
 
 static const char usage_text[] =
-    "usage: strata connect URI [--binary] [-v]\n"
-    "       strata listen URI --echo [--once] [-v]\n"
+    "usage: strata connect URI [--binary] [--deflate] [--protocol NAME] [-v]\n"
+    "       strata listen URI --echo [--once] [--deflate] [--protocol NAME]"
+    " [-v]\n"
     "       strata --help\n"
     "\n"
     "URI: LAYERS://HOST:PORT, layers joined by '+', the top first, tcp\n"
     "implied at the bottom; LAYERS+unix:///PATH for a Unix-domain socket.\n"
     "Layers: tcp; lines (a message per LF-terminated line, up to 64 KiB);\n"
     "len (4-byte big-endian length before each message, up to 16 MiB).\n"
+#ifdef STRATA_WITH_WS
+    "ws: WebSocket messages (up to 16 MiB), ws://HOST:PORT/PATH (over tcp)\n"
+    "or ws+unix:///PATH (requests \"/\"); nothing goes above ws.\n"
+#endif
     "IPv6 addresses go in brackets: tcp://[::1]:7000.\n"
     "Examples: tcp://127.0.0.1:7000  lines://localhost:7000\n"
     "          len+unix:///tmp/strata.sock\n"
+#ifdef STRATA_WITH_WS
+    "          ws://127.0.0.1:8080/chat\n"
+#endif
     "\n"
     "connect  Send stdin into the stack and write what arrives to stdout.\n"
     "         With a message layer (lines, len) each stdin line is one\n"
@@ -47,9 +61,22 @@ static const char usage_text[] =
     "         on until the peer closes its direction.\n"
     "  --binary       each read of stdin is one message and received\n"
     "                 messages are written raw, without a newline\n"
+#ifdef STRATA_WITH_WS
+    "         ws: lines go as text messages (valid UTF-8), --binary reads\n"
+    "         as binary messages. At the end of stdin a close (1000) is\n"
+    "         sent; a peer's close with a code other than 1000 or 1005 is\n"
+    "         printed (\"closed by peer: CODE REASON\") and exits 1.\n"
+#endif
     "listen   Accept connections, many at a time, until killed.\n"
     "  --echo         send everything received back (messages as messages)\n"
     "  --once         exit after the first connection closes\n"
+#ifdef STRATA_WITH_WS
+    "         ws: any path is accepted; text comes back as text, binary as\n"
+    "         binary; a peer's close is answered with its code and reason.\n"
+    "ws options (connect and listen):\n"
+    "  --deflate        offer / accept permessage-deflate\n"
+    "  --protocol NAME  offer / accept subprotocol NAME\n"
+#endif
     "common:\n"
     "  -v, --verbose  log connects, accepts, closes and errors to stderr\n"
     "  -h, --help     show this text\n"
@@ -60,6 +87,8 @@ typedef struct options {
     const char *command;
     const char *uri;
     int binary, echo, once;
+    int deflate;            /* ws: permessage-deflate */
+    const char *protocol;   /* ws: subprotocol */
 } options;
 
 static int verbose;
@@ -115,6 +144,33 @@ static int is_need(int r)
     return r == STRATA_NEED_READ || r == STRATA_NEED_WRITE;
 }
 
+/* describe() with what a ws layer knows: the HTTP status of a refused
+ * handshake (0: it never finished), or the close code it sent for a
+ * violation. */
+static const char *describe_ws(strata_stream *s, int status)
+{
+    const char *base = describe(s, status);
+#ifdef STRATA_WITH_WS
+    static char text[384];
+    int http = strata_ws_status(s);
+    unsigned sent = strata_ws_error_code(s);
+
+    if (http != 0 && http != 101)
+        snprintf(text, sizeof text, "%s (WebSocket handshake: HTTP %d)", base,
+                 http);
+    else if (http == 0 && status != STRATA_ERR_IO)
+        snprintf(text, sizeof text, "%s (in the WebSocket handshake)", base);
+    else if (sent != 0)
+        snprintf(text, sizeof text, "%s (close %u sent)", base, sent);
+    else
+        return base;
+    return text;
+#else
+    (void)status;
+    return base;
+#endif
+}
+
 /* ---- a growable byte buffer: data[off..len) is pending ---- */
 
 typedef struct bytes {
@@ -167,6 +223,10 @@ typedef struct client {
     int lines_in;          /* stdin lines are the messages */
     int binary;
     int lines_top;         /* the top layer is lines: no '\n' in a message */
+    int ws;                /* the top layer is ws: the peer's close ends it */
+    int ws_open;           /* the handshake was seen done (for -v) */
+    unsigned long close_timer; /* ws: the deadline for the peer's close */
+    int rx_activity;       /* bytes arrived since that timer was set */
     bytes out;             /* stdin bytes not yet sent */
     size_t unit_sent;      /* bytes of the current unit already sent */
     int dirty;             /* sent since the last flush */
@@ -187,6 +247,8 @@ static int next_unit(const client *c, size_t *len, size_t *skip,
         return 0;
     p = c->out.data + c->out.off;
     *flags = c->messages ? STRATA_MSG_END : 0;
+    if (c->ws && !c->binary)
+        *flags |= STRATA_MSG_TEXT; /* a line is text; raw chunks binary */
     *len = *skip = n;
     if (!c->lines_in)
         return 1;
@@ -220,7 +282,34 @@ static int send_units(client *c)
     return 0;
 }
 
-/* Send what stdin gave; at its end flush and half-close. */
+static void close_wait_cb(strata_loop *loop, void *ud);
+
+static void arm_close_timer(client *c)
+{
+    c->rx_activity = 0;
+    c->close_timer = strata_loop_timer(c->loop, CLOSE_WAIT_MS, close_wait_cb,
+                                       c);
+}
+
+/* A peer that still sends is alive: wait on. One that went silent without
+ * answering our close gets no more of our time. */
+static void close_wait_cb(strata_loop *loop, void *ud)
+{
+    client *c = ud;
+
+    c->close_timer = 0;
+    if (c->peer_eof)
+        return;
+    if (c->rx_activity) {
+        arm_close_timer(c);
+        return;
+    }
+    say("no close from the peer within %d s of ours", CLOSE_WAIT_MS / 1000);
+    c->status = EXIT_RUNTIME;
+    strata_loop_stop(loop);
+}
+
+/* Send what stdin gave; at its end flush and half-close (ws: close 1000). */
 static int pump_out(client *c)
 {
     int r = send_units(c);
@@ -238,7 +327,12 @@ static int pump_out(client *c)
         if (r != 0)
             return r;
         c->shut = 1;
-        logv("end of input sent (half-close)");
+        if (c->ws) {
+            logv("end of input: close (1000) sent");
+            arm_close_timer(c);
+        } else {
+            logv("end of input sent (half-close)");
+        }
     }
     return 0;
 }
@@ -253,6 +347,23 @@ static void note_connected(client *c, ssize_t r)
     }
 }
 
+/* With -v, what the WebSocket handshake agreed on, once. */
+static void log_ws_open(client *c)
+{
+#ifdef STRATA_WITH_WS
+    const char *proto;
+
+    if (!c->ws || c->ws_open || strata_ws_status(c->s) != 101)
+        return;
+    c->ws_open = 1;
+    proto = strata_ws_protocol(c->s);
+    logv("WebSocket open (subprotocol %s, deflate %s)",
+         proto != NULL ? proto : "none", strata_ws_deflate(c->s) ? "on" : "off");
+#else
+    (void)c;
+#endif
+}
+
 /* Copy what the stack received to stdout. Returns 0 when the budget ran
  * out, else the status that stopped it (NEED code, EOF, error). */
 static int pump_in(client *c)
@@ -263,8 +374,10 @@ static int pump_in(client *c)
         unsigned flags = 0;
         ssize_t r = strata_recv(c->s, c->rbuf, sizeof c->rbuf, &flags);
         note_connected(c, r);
+        log_ws_open(c);
         if (r < 0)
             return (int)r;
+        c->rx_activity = 1;
         fwrite(c->rbuf, 1, (size_t)r, stdout);
         if (c->messages && !c->binary && (flags & STRATA_MSG_END))
             fputc('\n', stdout);
@@ -287,10 +400,13 @@ static void client_fail(client *c, const char *what, int r)
     if (!c->connected && r == STRATA_ERR_IO) /* refused, unreachable */
         say("cannot connect to %s: %s", c->uri, describe(c->s, r));
     else
-        say("%s: %s", what, describe(c->s, r));
+        say("%s: %s", what, c->ws ? describe_ws(c->s, r) : describe(c->s, r));
     if (r == STRATA_ERR_ARG && c->binary && c->lines_top)
         say("a 'lines' message cannot hold a newline; without --binary each "
             "line of stdin is one message");
+    if (r == STRATA_ERR_ARG && c->ws && !c->binary)
+        say("a WebSocket text message must be valid UTF-8; --binary sends "
+            "stdin as binary messages");
     c->status = EXIT_RUNTIME;
     strata_loop_stop(c->loop);
 }
@@ -312,10 +428,54 @@ static int client_recv(client *c)
         c->peer_eof = 1;
         /* Stop asking for input: EOF keeps the socket readable. */
         strata_watch_set_interest(c->sw, 0);
-        logv("peer closed its direction");
+        logv(c->ws ? "peer's close received" : "peer closed its direction");
         return 0;
     }
     return is_need(r) ? 0 : r;
+}
+
+/* The peer's close code decides the exit status: 1000 (normal) and 1005
+ * (no code) are success, anything else is reported. */
+static void judge_close(client *c)
+{
+#ifdef STRATA_WITH_WS
+    unsigned code = strata_ws_close_code(c->s);
+    const char *why = strata_ws_close_reason(c->s);
+
+    if (why == NULL)
+        why = "";
+    if (code == STRATA_WS_NORMAL || code == STRATA_WS_NO_STATUS) {
+        logv("closed by peer: %u%s%s", code, why[0] != '\0' ? " " : "", why);
+        return;
+    }
+    if (code == STRATA_WS_ABNORMAL)
+        say("connection ended without a close frame (1006)");
+    else
+        say("closed by peer: %u%s%s", code, why[0] != '\0' ? " " : "", why);
+    c->status = EXIT_RUNTIME;
+#else
+    (void)c;
+#endif
+}
+
+/* ws: the peer's close arrived. Answer it if ours has not gone (the layer
+ * echoes the peer's code) and end; stdin not yet sent is dropped, as the
+ * peer will take no more. */
+static void ws_finish(client *c)
+{
+    if (!c->shut) {
+        int r = strata_shutdown(c->s);
+        if (is_need(r))
+            return; /* called again once the socket allows */
+        if (r != 0)
+            logv("answering the close: %s", describe_ws(c->s, r));
+        c->shut = 1;
+    }
+    if (c->close_timer != 0)
+        strata_loop_cancel(c->loop, c->close_timer);
+    c->close_timer = 0;
+    judge_close(c);
+    strata_loop_stop(c->loop);
 }
 
 static void client_cb(strata_loop *loop, strata_watch *w, unsigned events,
@@ -327,6 +487,10 @@ static void client_cb(strata_loop *loop, strata_watch *w, unsigned events,
     (void)loop;
     (void)w;
     (void)events;
+    if (c->ws && c->peer_eof) {
+        ws_finish(c);
+        return;
+    }
     r = pump_out(c);
     if (r != 0 && !is_need(r)) {
         client_fail(c, "send", r);
@@ -335,6 +499,10 @@ static void client_cb(strata_loop *loop, strata_watch *w, unsigned events,
     r = c->peer_eof ? 0 : client_recv(c);
     if (r != 0) {
         client_fail(c, "receive", r);
+        return;
+    }
+    if (c->ws && c->peer_eof) {
+        ws_finish(c);
         return;
     }
     if (c->inw != NULL)
@@ -410,6 +578,7 @@ static int do_connect(const strata_uri *u, const options *o)
     c->messages = strata_uri_has_messages(u);
     c->binary = o->binary;
     c->lines_top = u->layers[0] == STRATA_LAYER_LINES;
+    c->ws = u->layers[0] == STRATA_LAYER_WS;
     c->lines_in = c->messages && !o->binary;
     logv("connecting to %s", o->uri);
     if (strata_uri_connect(u, NULL, &c->s, err, sizeof err) != 0) {
@@ -455,9 +624,11 @@ struct conn {
     strata_watch *w;
     unsigned long id;
     int messages;
+    int ws;                /* pieces of a message go back as they come */
     bytes msg;             /* the message (or chunk) being echoed */
     size_t sent;
-    int ready;             /* msg is whole: send it back */
+    unsigned send_flags;   /* of msg: MSG_END, and MSG_TEXT for ws */
+    int ready;             /* msg is whole (ws: a piece): send it back */
     int dirty, eof;
 };
 
@@ -479,7 +650,7 @@ static void conn_free(conn *c)
 static int echo_send(conn *c)
 {
     ssize_t r = strata_send(c->s, c->msg.data + c->sent, c->msg.len - c->sent,
-                            c->messages ? STRATA_MSG_END : 0);
+                            c->send_flags);
 
     if (r < 0)
         return (int)r;
@@ -495,13 +666,15 @@ static int echo_send(conn *c)
 }
 
 /* Receive more of a message (or a chunk of bytes). 1: progress, or a
- * status; before waiting for input, push out what layers hold. */
+ * status; before waiting for input, push out what layers hold. A ws
+ * message streams: each piece goes back as a fragment with the message's
+ * flags, so a 16 MiB message costs no 16 MiB buffer. */
 static int echo_recv(conn *c)
 {
     unsigned flags = 0;
     ssize_t r;
 
-    if (reserve(&c->msg, c->messages ? 1 : CHUNK, MAX_MSG) != 0)
+    if (reserve(&c->msg, c->messages && !c->ws ? 1 : CHUNK, MAX_MSG) != 0)
         return STRATA_ERR_TOO_BIG;
     r = strata_recv(c->s, c->msg.data + c->msg.len, c->msg.cap - c->msg.len,
                     &flags);
@@ -518,8 +691,31 @@ static int echo_recv(conn *c)
     if (r < 0)
         return (int)r;
     c->msg.len += (size_t)r;
-    c->ready = !c->messages || (flags & STRATA_MSG_END);
+    c->ready = !c->messages || (flags & STRATA_MSG_END) || (c->ws && r > 0);
+    if (c->ws)
+        c->send_flags = flags & (STRATA_MSG_END | STRATA_MSG_TEXT);
+    else
+        c->send_flags = c->messages ? STRATA_MSG_END : 0;
     return 1;
+}
+
+/* ws: answer the peer's close with its own code and reason (a plain
+ * shutdown echoes the code only); 1005 (no code) may not be sent, so it
+ * gets the plain close, and a stream that ended without a close (1006)
+ * has nobody left to answer. */
+static int ws_answer_close(strata_stream *s)
+{
+#ifdef STRATA_WITH_WS
+    unsigned code = strata_ws_close_code(s);
+    int r;
+
+    if (code == STRATA_WS_ABNORMAL)
+        return 0;
+    r = strata_ws_close(s, code, strata_ws_close_reason(s));
+    if (r != STRATA_ERR_ARG)
+        return r;
+#endif
+    return strata_shutdown(s);
 }
 
 /* One step of echoing: 1 progress, 0 finished cleanly, or a status. */
@@ -531,20 +727,38 @@ static int echo_step(conn *c)
         return echo_send(c);
     if (!c->eof)
         return echo_recv(c);
-    r = strata_shutdown(c->s); /* everything echoed: end our direction */
+    /* everything echoed: end our direction */
+    r = c->ws ? ws_answer_close(c->s) : strata_shutdown(c->s);
     return r == 0 ? 0 : r;
+}
+
+static void log_ws_close(conn *c)
+{
+#ifdef STRATA_WITH_WS
+    const char *why = strata_ws_close_reason(c->s);
+
+    if (why == NULL)
+        why = "";
+    logv("connection #%lu closed (peer's close: %u%s%s)", c->id,
+         strata_ws_close_code(c->s), why[0] != '\0' ? " " : "", why);
+#else
+    (void)c;
+#endif
 }
 
 static void conn_end(conn *c, int r)
 {
     server *sv = c->srv;
 
-    if (r == 0) {
+    if (r == 0 && c->ws)
+        log_ws_close(c);
+    else if (r == 0)
         logv("connection #%lu closed", c->id);
-    } else {
-        logv("connection #%lu: %s", c->id, describe(c->s, r));
+    else {
+        const char *why = c->ws ? describe_ws(c->s, r) : describe(c->s, r);
+        logv("connection #%lu: %s", c->id, why);
         if (sv->once)
-            say("connection: %s", describe(c->s, r));
+            say("connection: %s", why);
     }
     conn_free(c);
     if (sv->once) {
@@ -592,6 +806,7 @@ static void conn_start(server *sv, strata_stream *sock)
     c->s = top;
     c->id = ++sv->accepted;
     c->messages = strata_uri_has_messages(sv->uri);
+    c->ws = sv->uri->layers[0] == STRATA_LAYER_WS;
     c->next = sv->conns;
     sv->conns = c;
     logv("connection #%lu accepted", c->id);
@@ -701,6 +916,8 @@ static int parse_option(const char *a, options *o)
         o->echo = 1;
     else if (strcmp(a, "--once") == 0)
         o->once = 1;
+    else if (strcmp(a, "--deflate") == 0)
+        o->deflate = 1;
     else
         return usage_error("unknown option '%s'", a);
     return 0;
@@ -736,6 +953,10 @@ static int parse_args(int argc, char **argv, options *o)
         int r;
         if (!only_args && strcmp(a, "--") == 0) {
             only_args = 1;
+        } else if (!only_args && strcmp(a, "--protocol") == 0) {
+            if (i + 1 >= argc || argv[i + 1][0] == '\0')
+                return usage_error("%s needs a NAME", a);
+            o->protocol = argv[++i];
         } else if (!only_args && a[0] == '-' && a[1] != '\0') {
             if ((r = parse_option(a, o)) != 0)
                 return r;
@@ -771,6 +992,12 @@ int main(int argc, char **argv)
         say("bad URI '%s': %s", o.uri, err);
         return EXIT_USAGE;
     }
+    if ((o.deflate || o.protocol != NULL) && u.layers[0] != STRATA_LAYER_WS)
+        return usage_error("%s are options of a ws URI",
+                           "--deflate and --protocol");
+    u.server = strcmp(o.command, "listen") == 0;
+    u.ws.deflate = o.deflate;
+    u.ws.protocol = o.protocol;
     if (strcmp(o.command, "connect") == 0)
         return do_connect(&u, &o);
     return do_listen(&u, &o);

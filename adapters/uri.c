@@ -6,6 +6,9 @@
 #include "../protos/lenprefix.h"
 #include "../protos/line.h"
 #include "../streams/socket.h"
+#ifdef STRATA_WITH_WS
+#include "../protos/ws.h"
+#endif
 
 #include <errno.h>
 #include <stdarg.h>
@@ -17,9 +20,16 @@
 #define LEN_MAX_LEN (16u * 1024u * 1024u)
 #define LISTEN_BACKLOG 128
 
-/* Layers that later versions add: refused with their own message so a user
- * learns the name is right and the build is what lacks it. */
+/* Layers that later versions (or other builds) add: refused with their own
+ * message so a user learns the name is right and the build is what lacks
+ * it. */
+#ifdef STRATA_WITH_WS
+static const char *const reserved_layers[] = { "tls", "h2", "grpc" };
+#define KNOWN_NAMES "tcp, lines, len, ws"
+#else
 static const char *const reserved_layers[] = { "ws", "tls", "h2", "grpc" };
+#define KNOWN_NAMES "tcp, lines, len"
+#endif
 
 /* Returns STRATA_ERR_ARG so a caller can write `return reason(...)`. */
 static int reason(char *err, size_t errlen, const char *fmt, ...)
@@ -46,6 +56,7 @@ static const char *kind_name(strata_layer_kind k)
     case STRATA_LAYER_UNIX: return "unix";
     case STRATA_LAYER_LINES: return "lines";
     case STRATA_LAYER_LEN: return "len";
+    case STRATA_LAYER_WS: return "ws";
     }
     return "?";
 }
@@ -56,7 +67,10 @@ static int parse_layer(const char *name, size_t len, strata_layer_kind *kind,
 {
     static const strata_layer_kind known[] = {
         STRATA_LAYER_TCP, STRATA_LAYER_UNIX, STRATA_LAYER_LINES,
-        STRATA_LAYER_LEN
+        STRATA_LAYER_LEN,
+#ifdef STRATA_WITH_WS
+        STRATA_LAYER_WS
+#endif
     };
     size_t i;
 
@@ -75,8 +89,24 @@ static int parse_layer(const char *name, size_t len, strata_layer_kind *kind,
             return reason(err, errlen, "layer '%s' is not built in this version",
                           r);
     }
-    return reason(err, errlen, "unknown layer '%.*s' (known: tcp, lines, len)",
+    return reason(err, errlen, "unknown layer '%.*s' (known: " KNOWN_NAMES ")",
                   (int)len, name);
+}
+
+/* ws carries messages, not a byte stream a layer above could frame, and
+ * wants the transport right below it: refuse anything else around it. */
+static int check_ws_place(const strata_uri *u, strata_layer_kind k,
+                          char *err, size_t errlen)
+{
+    if (k == STRATA_LAYER_WS && u->n_layers > 0)
+        return reason(err, errlen, "'ws' must be the top (first) layer: no "
+                      "layer goes above WebSocket messages yet, found '%s' "
+                      "above it", kind_name(u->layers[u->n_layers - 1]));
+    if (u->n_layers > 0 && u->layers[u->n_layers - 1] == STRATA_LAYER_WS &&
+        !is_transport(k))
+        return reason(err, errlen, "'ws' goes right on the transport (tcp or "
+                      "unix), found '%s' below it", kind_name(k));
+    return 0;
 }
 
 /* Append a layer, refusing a repeat and anything under the transport. */
@@ -93,6 +123,8 @@ static int add_layer(strata_uri *u, strata_layer_kind k, char *err,
             return reason(err, errlen,
                           "'%s' must be the bottom (last) layer, found '%s' "
                           "below it", kind_name(u->layers[i]), kind_name(k));
+    if (check_ws_place(u, k, err, errlen) != 0)
+        return STRATA_ERR_ARG;
     if (u->n_layers >= STRATA_URI_MAX_LAYERS)
         return reason(err, errlen, "too many layers");
     u->layers[u->n_layers++] = k;
@@ -243,10 +275,54 @@ int strata_uri_parse(const char *text, strata_uri *u, char *err,
     return parse_tcp_rest(sep + 3, u, err, errlen);
 }
 
+#ifdef STRATA_WITH_WS
+/* The Host header of a client: HOST:PORT (IPv6 in brackets); a Unix socket
+ * has no host name, "localhost" stands for it. */
+static void ws_host(const strata_uri *u, char *host, size_t cap)
+{
+    if (u->layers[u->n_layers - 1] == STRATA_LAYER_UNIX)
+        snprintf(host, cap, "localhost");
+    else if (strchr(u->host, ':') != NULL)
+        snprintf(host, cap, "[%s]:%s", u->host, u->port);
+    else
+        snprintf(host, cap, "%s:%s", u->host, u->port);
+}
+
+static strata_stream *push_ws(const strata_uri *u, int server,
+                              strata_stream *lower,
+                              const strata_allocator *alloc)
+{
+    const char *protocols[2] = { u->ws.protocol, NULL };
+    char host[sizeof u->host + sizeof u->port + 4];
+    strata_ws_opts o;
+
+    memset(&o, 0, sizeof o);
+    o.role = server ? STRATA_WS_SERVER : STRATA_WS_CLIENT;
+    ws_host(u, host, sizeof host);
+    o.host = host;  /* copied by the layer into its handshake */
+    o.path = u->path[0] != '\0' ? u->path : "/";
+    o.protocols = u->ws.protocol != NULL ? protocols : NULL;
+    o.deflate.enable = u->ws.deflate;
+    /* The echo server answers a close itself, after echoing everything
+     * before it and with the peer's code and reason: half-close. */
+    o.half_close = server;
+    return strata_ws_new(lower, &o, alloc);
+}
+#endif
+
 /* One layer over lower (owned), or NULL when the allocator refused. */
-static strata_stream *push_layer(strata_layer_kind k, strata_stream *lower,
+static strata_stream *push_layer(const strata_uri *u, int i, int server,
+                                 strata_stream *lower,
                                  const strata_allocator *alloc)
 {
+    strata_layer_kind k = u->layers[i];
+
+#ifdef STRATA_WITH_WS
+    if (k == STRATA_LAYER_WS)
+        return push_ws(u, server, lower, alloc);
+#else
+    (void)server;
+#endif
     if (k == STRATA_LAYER_LINES) {
         strata_line_opts o = { NULL, 0, LINES_MAX_LEN, 0 };
         return strata_line_new(lower, &o, alloc);
@@ -263,15 +339,23 @@ static int valid_layers(const strata_uri *u)
 
     if (u->n_layers < 1 || u->n_layers > STRATA_URI_MAX_LAYERS)
         return 0;
-    for (i = 0; i < u->n_layers; i++)
+    for (i = 0; i < u->n_layers; i++) {
         if (is_transport(u->layers[i]) != (i == u->n_layers - 1))
             return 0;
+        if (u->layers[i] > STRATA_LAYER_WS)
+            return 0;
+#ifndef STRATA_WITH_WS
+        if (u->layers[i] == STRATA_LAYER_WS)
+            return 0; /* a hand-made URI naming a layer not built */
+#endif
+    }
     return 1;
 }
 
-int strata_uri_stack(const strata_uri *u, strata_stream *bottom,
-                     const strata_allocator *alloc, strata_stream **top,
-                     char *err, size_t errlen)
+/* strata_uri_stack with the role of role-dependent layers given. */
+static int build(const strata_uri *u, int server, strata_stream *bottom,
+                 const strata_allocator *alloc, strata_stream **top,
+                 char *err, size_t errlen)
 {
     strata_stream *s = bottom;
     int i;
@@ -284,7 +368,7 @@ int strata_uri_stack(const strata_uri *u, strata_stream *bottom,
     }
     /* Build upwards: the layer just above the transport first. */
     for (i = u->n_layers - 2; i >= 0; i--) {
-        strata_stream *up = push_layer(u->layers[i], s, alloc);
+        strata_stream *up = push_layer(u, i, server, s, alloc);
         if (up == NULL) {
             strata_free(s);
             reason(err, errlen, "out of memory building layer '%s'",
@@ -295,6 +379,13 @@ int strata_uri_stack(const strata_uri *u, strata_stream *bottom,
     }
     *top = s;
     return 0;
+}
+
+int strata_uri_stack(const strata_uri *u, strata_stream *bottom,
+                     const strata_allocator *alloc, strata_stream **top,
+                     char *err, size_t errlen)
+{
+    return build(u, u != NULL && u->server, bottom, alloc, top, err, errlen);
 }
 
 /* The reason text of a failed transport call: the OS error when known. */
@@ -328,7 +419,7 @@ int strata_uri_connect(const strata_uri *u, const strata_allocator *alloc,
     if (r != 0)
         return transport_failed(r, "cannot connect to", u, errno, err,
                                 errlen);
-    return strata_uri_stack(u, bottom, alloc, top, err, errlen);
+    return build(u, 0, bottom, alloc, top, err, errlen);
 }
 
 int strata_uri_listen(const strata_uri *u, char *err, size_t errlen)
@@ -353,5 +444,5 @@ int strata_uri_has_messages(const strata_uri *u)
     if (u == NULL || u->n_layers < 1)
         return 0;
     return u->layers[0] == STRATA_LAYER_LINES ||
-           u->layers[0] == STRATA_LAYER_LEN;
+           u->layers[0] == STRATA_LAYER_LEN || u->layers[0] == STRATA_LAYER_WS;
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # End-to-end tests of the `strata` command-line tool: an echo server
 # (`strata listen URI --echo`) and a client (`strata connect URI`) must give
-# back exactly what went in, over TCP and Unix sockets, as bytes, lines and
-# length-prefixed messages; errors must give the documented exit codes.
+# back exactly what went in, over TCP and Unix sockets, as bytes, lines,
+# length-prefixed and (when built in) WebSocket messages; errors must give
+# the documented exit codes.
 #
 # Usage: bash e2e_cli.sh /path/to/strata
 # Servers listen on port 0 and the port is read from their -v log, so no
@@ -37,12 +38,14 @@ pass() {
 }
 
 # start_listener URI LOG [options]: a background echo server; sets LPID and
-# PORT (empty for a Unix socket) once its log says it listens.
+# PORT (empty for a Unix socket) once its log says it listens. $LOPTS adds
+# options (word-split on purpose) for roundtrip's listener.
 start_listener() {
     local uri=$1 log=$2 i
     shift 2
     : >"$log" # exists before the server opens it: grep below may be first
-    timeout "$T" "$STRATA" listen "$uri" --echo -v "$@" 2>"$log" &
+    # shellcheck disable=SC2086
+    timeout "$T" "$STRATA" listen "$uri" --echo -v ${LOPTS:-} "$@" 2>"$log" &
     LPID=$!
     PIDS+=("$LPID")
     for i in $(seq 200); do
@@ -163,16 +166,16 @@ if start_listener 'lines://127.0.0.1:0' "$TMP/$name.log" --once; then
 fi
 
 # One server, several clients at once; it runs on until killed.
-name=many_clients
-if start_listener 'len://127.0.0.1:0' "$TMP/$name.log"; then
-    cpids=()
+# many_clients NAME URI-WITHOUT-PORT-SUFFIX: URI ends in ':' + port.
+many_clients() {
+    local name=$1 base=$2 cpids=() ok=1 i n
+    start_listener "${base}0" "$TMP/$name.log" || return
     for i in 1 2 3 4; do
         head -c $((i * 100000)) "$TMP/random.bin" >"$TMP/$name.in$i"
-        timeout "$T" "$STRATA" connect "len://127.0.0.1:$PORT" --binary \
+        timeout "$T" "$STRATA" connect "${base}$PORT" --binary \
             <"$TMP/$name.in$i" >"$TMP/$name.out$i" 2>"$TMP/$name.err$i" &
         cpids+=($!)
     done
-    ok=1
     for i in 1 2 3 4; do
         if ! wait "${cpids[$((i - 1))]}"; then
             fail "$name: client $i failed: $(cat "$TMP/$name.err$i")"
@@ -194,7 +197,8 @@ if start_listener 'len://127.0.0.1:0' "$TMP/$name.log"; then
         ok=0
     fi
     [ "$ok" -eq 1 ] && pass "$name"
-fi
+}
+many_clients many_clients 'len://127.0.0.1:'
 
 # ---- errors ----
 # A port nobody listens on: take one from a server, then stop it.
@@ -221,10 +225,10 @@ if start_listener 'lines://127.0.0.1:0' "$TMP/newline.log" --once; then
     wait "$LPID"
 fi
 
-expect_exit bad_uri_unknown_layer 2 "unknown layer 'foo' \(known: tcp, lines, len\)" \
+expect_exit bad_uri_unknown_layer 2 "unknown layer 'foo' \(known: tcp, lines, len" \
     "$STRATA" connect foo://127.0.0.1:1
-expect_exit bad_uri_reserved_layer 2 "layer 'ws' is not built in this version" \
-    "$STRATA" connect ws://127.0.0.1:1
+expect_exit bad_uri_reserved_layer 2 "layer 'tls' is not built in this version" \
+    "$STRATA" connect tls://127.0.0.1:1
 expect_exit bad_uri_missing_port 2 'missing port' \
     "$STRATA" connect lines://127.0.0.1
 expect_exit bad_uri_tcp_not_bottom 2 "'tcp' must be the bottom" \
@@ -242,13 +246,156 @@ expect_exit listen_without_echo 2 'listen needs --echo' \
 expect_exit echo_on_connect 2 "options of 'listen'" \
     "$STRATA" connect tcp://127.0.0.1:1 --echo
 
+# ---- WebSocket (when this build has the ws layer) ----
+if "$STRATA" --help | grep -q 'ws://'; then
+    HAVE_WS=1
+else
+    HAVE_WS=0
+fi
+
+# A hand-written WebSocket server for what an echo server never does:
+# refuse the handshake (refuse) or close with code 1008 (close1008). Plain
+# python3 (socket, hashlib): no WebSocket library is involved.
+cat >"$TMP/raw_ws.py" <<'PY'
+import base64, hashlib, os, socket, sys
+mode, portfile = sys.argv[1], sys.argv[2]
+srv = socket.socket()
+srv.bind(("127.0.0.1", 0))
+srv.listen(1)
+with open(portfile + ".tmp", "w") as f:
+    f.write(str(srv.getsockname()[1]))
+os.rename(portfile + ".tmp", portfile)
+srv.settimeout(20)
+c, _ = srv.accept()
+c.settimeout(20)
+head = b""
+while b"\r\n\r\n" not in head:
+    d = c.recv(4096)
+    if not d:
+        sys.exit(1)
+    head += d
+if mode == "refuse":
+    c.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+else:
+    key = [l.split(b":", 1)[1].strip() for l in head.split(b"\r\n")
+           if l.lower().startswith(b"sec-websocket-key:")][0]
+    acc = base64.b64encode(hashlib.sha1(
+        key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+    c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+              b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + acc +
+              b"\r\n\r\n")
+    body = (1008).to_bytes(2, "big") + b"policy says no"
+    c.sendall(bytes([0x88, len(body)]) + body)
+    try:
+        while c.recv(4096):  # the client's close, then its FIN
+            pass
+    except socket.timeout:
+        sys.exit(1)
+c.close()
+PY
+
+# raw_ws_case NAME MODE PATTERN: the client must exit 1 saying PATTERN.
+raw_ws_case() {
+    local name=$1 mode=$2 pattern=$3 rpid i
+    rm -f "$TMP/raw.port"
+    timeout "$T" python3 "$TMP/raw_ws.py" "$mode" "$TMP/raw.port" \
+        2>"$TMP/$name.raw.err" &
+    rpid=$!
+    PIDS+=("$rpid")
+    for i in $(seq 200); do
+        [ -s "$TMP/raw.port" ] && break
+        sleep 0.05
+    done
+    if [ ! -s "$TMP/raw.port" ]; then
+        fail "$name: raw server did not start: $(cat "$TMP/$name.raw.err")"
+        return
+    fi
+    expect_exit "$name" 1 "$pattern" \
+        "$STRATA" connect "ws://127.0.0.1:$(cat "$TMP/raw.port")/"
+    if ! wait "$rpid"; then
+        fail "$name: raw server failed: $(cat "$TMP/$name.raw.err")"
+    fi
+}
+
+if [ "$HAVE_WS" -eq 1 ]; then
+    printf 'h\xc3\xa9llo w\xc3\xb6rld\n\xe2\x9c\x93 \xf0\x9f\x8e\x89\n\n\xe6\x97\xa5\xe6\x9c\xac\n' \
+        >"$TMP/utf8.txt"
+    printf 'good line\nbad \xff byte\n' >"$TMP/bad_utf8.txt"
+    head -c 200000 /dev/urandom >"$TMP/small.bin"
+
+    roundtrip ws_text_lines 'ws://127.0.0.1:@PORT@/echo' \
+        "$TMP/lines.txt" "$TMP/lines.txt"
+    roundtrip ws_text_utf8 'ws://127.0.0.1:@PORT@/' \
+        "$TMP/utf8.txt" "$TMP/utf8.txt"
+    roundtrip ws_text_partial_last_line 'ws+tcp://127.0.0.1:@PORT@' \
+        "$TMP/partial.txt" "$TMP/partial.want"
+    roundtrip ws_empty_input 'ws://127.0.0.1:@PORT@' "$TMP/empty" "$TMP/empty"
+    roundtrip ws_binary_1MiB 'ws://127.0.0.1:@PORT@/bin' \
+        "$TMP/random.bin" "$TMP/random.bin" --binary
+    roundtrip ws_unix_lines "ws+unix://$TMP/ws.sock" \
+        "$TMP/lines.txt" "$TMP/lines.txt"
+    # Deflate on both sides: the client's -v log says it is in force.
+    LOPTS=--deflate roundtrip ws_deflate_lines 'ws://127.0.0.1:@PORT@/z' \
+        "$TMP/lines.txt" "$TMP/lines.txt" --deflate -v
+    if ! grep -q 'deflate on' "$TMP/ws_deflate_lines.err"; then
+        fail "ws_deflate_lines: deflate not in force: $(cat "$TMP/ws_deflate_lines.err")"
+    fi
+    LOPTS=--deflate roundtrip ws_deflate_binary_1MiB 'ws://127.0.0.1:@PORT@' \
+        "$TMP/random.bin" "$TMP/random.bin" --binary --deflate -v
+    if ! grep -q 'deflate on' "$TMP/ws_deflate_binary_1MiB.err"; then
+        fail "ws_deflate_binary_1MiB: deflate not in force"
+    fi
+    # Only one side asks for deflate: it is off, and all still works.
+    roundtrip ws_deflate_client_only 'ws://127.0.0.1:@PORT@' \
+        "$TMP/utf8.txt" "$TMP/utf8.txt" --deflate -v
+    if ! grep -q 'deflate off' "$TMP/ws_deflate_client_only.err"; then
+        fail "ws_deflate_client_only: deflate should be off"
+    fi
+    LOPTS='--protocol chat.v1' roundtrip ws_protocol 'ws://127.0.0.1:@PORT@' \
+        "$TMP/utf8.txt" "$TMP/utf8.txt" --protocol chat.v1 -v
+    if ! grep -q 'subprotocol chat.v1' "$TMP/ws_protocol.err"; then
+        fail "ws_protocol: not negotiated: $(cat "$TMP/ws_protocol.err")"
+    fi
+    many_clients ws_many_clients 'ws://127.0.0.1:'
+
+    raw_ws_case ws_closed_by_peer close1008 '^strata: closed by peer: 1008 policy says no$'
+    raw_ws_case ws_handshake_refused refuse 'HTTP 404'
+
+    # A line that is not UTF-8 cannot be a text message.
+    if start_listener 'ws://127.0.0.1:0' "$TMP/ws_bad_utf8.log" --once; then
+        IN=$TMP/bad_utf8.txt expect_exit ws_invalid_utf8 1 'valid UTF-8' \
+            "$STRATA" connect "ws://127.0.0.1:$PORT"
+        wait "$LPID"
+    fi
+    # ws spoken to a plain TCP echo server: the handshake fails.
+    if start_listener 'tcp://127.0.0.1:0' "$TMP/ws_to_tcp.log" --once; then
+        expect_exit ws_to_plain_tcp 1 'protocol error' \
+            "$STRATA" connect "ws://127.0.0.1:$PORT"
+        wait "$LPID"
+    fi
+
+    expect_exit ws_layer_above 2 "'ws' must be the top \(first\) layer" \
+        "$STRATA" connect lines+ws://127.0.0.1:1
+    expect_exit ws_layer_below 2 "'ws' goes right on the transport" \
+        "$STRATA" listen ws+len://127.0.0.1:1 --echo
+    expect_exit ws_option_without_ws 2 \
+        'deflate and --protocol are options of a ws URI' \
+        "$STRATA" connect lines://127.0.0.1:1 --deflate
+    expect_exit ws_protocol_without_name 2 '--protocol needs a NAME' \
+        "$STRATA" connect ws://127.0.0.1:1 --protocol
+else
+    expect_exit ws_not_built 2 "layer 'ws' is not built in this version" \
+        "$STRATA" connect ws://127.0.0.1:1
+fi
+
 # ---- help ----
 for opt in --help -h; do
     if timeout "$T" "$STRATA" "$opt" >"$TMP/help.out" 2>&1 &&
         grep -q 'strata connect URI' "$TMP/help.out" &&
         grep -q 'strata listen URI --echo' "$TMP/help.out" &&
         grep -q -- '--binary' "$TMP/help.out" &&
-        grep -q -- '--once' "$TMP/help.out"; then
+        grep -q -- '--once' "$TMP/help.out" &&
+        { [ "$HAVE_WS" -eq 0 ] || grep -q -- '--deflate' "$TMP/help.out"; }; then
         pass "help $opt"
     else
         fail "help $opt: $(cat "$TMP/help.out")"

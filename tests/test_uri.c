@@ -17,11 +17,21 @@
 #include <strata/socket.h>
 #include <strata/stream.h>
 #include <strata/uri.h>
+#ifdef STRATA_WITH_WS
+#include <strata/ws.h>
+#endif
 
 #define TCP STRATA_LAYER_TCP
 #define UNIX STRATA_LAYER_UNIX
 #define LINES STRATA_LAYER_LINES
 #define LEN STRATA_LAYER_LEN
+#define WS STRATA_LAYER_WS
+
+#ifdef STRATA_WITH_WS
+#define KNOWN "(known: tcp, lines, len, ws)"
+#else
+#define KNOWN "(known: tcp, lines, len)"
+#endif
 
 typedef struct accepted {
     const char *text;
@@ -49,6 +59,13 @@ static const accepted good[] = {
     { "lines+unix:///path", 2, { LINES, UNIX }, "/path", "", "" },
     { "len+lines+unix:///p", 3, { LEN, LINES, UNIX }, "/p", "", "" },
     { "unix://rel.sock", 1, { UNIX }, "rel.sock", "", "" },
+#ifdef STRATA_WITH_WS
+    { "ws://h:80/chat", 2, { WS, TCP }, "h", "80", "/chat" },
+    { "ws://h:80", 2, { WS, TCP }, "h", "80", "" },
+    { "ws+tcp://h:80/a?b=c", 2, { WS, TCP }, "h", "80", "/a?b=c" },
+    { "ws://[::1]:9/x", 2, { WS, TCP }, "::1", "9", "/x" },
+    { "ws+unix:///tmp/w.sock", 2, { WS, UNIX }, "/tmp/w.sock", "", "" },
+#endif
 };
 
 static void test_accepted_forms(void **state)
@@ -83,18 +100,38 @@ static const refused bad[] = {
     { "", "empty URI" },
     { "h:80", "missing '://' (expected LAYERS://HOST:PORT)" },
     { "tcp:/h:80", "missing '://' (expected LAYERS://HOST:PORT)" },
-    { "foo://h:80", "unknown layer 'foo' (known: tcp, lines, len)" },
-    { "lines+foo://h:80", "unknown layer 'foo' (known: tcp, lines, len)" },
-    { "TCP://h:80", "unknown layer 'TCP' (known: tcp, lines, len)" },
+    { "foo://h:80", "unknown layer 'foo' " KNOWN },
+    { "lines+foo://h:80", "unknown layer 'foo' " KNOWN },
+    { "TCP://h:80", "unknown layer 'TCP' " KNOWN },
+    { "WS://h:80", "unknown layer 'WS' " KNOWN },
     { "://h:80", "empty layer name" },
     { "lines+://h:80", "empty layer name" },
     { "+tcp://h:80", "empty layer name" },
     { "lines++tcp://h:80", "empty layer name" },
-    { "ws://h:80", "layer 'ws' is not built in this version" },
     { "tls://h:80", "layer 'tls' is not built in this version" },
     { "h2+tls://h:80", "layer 'h2' is not built in this version" },
     { "grpc+h2+tls://h:80", "layer 'grpc' is not built in this version" },
+#ifdef STRATA_WITH_WS
+    { "lines+ws+tcp://h:80", "'ws' must be the top (first) layer: no layer "
+      "goes above WebSocket messages yet, found 'lines' above it" },
+    { "len+ws://h:80", "'ws' must be the top (first) layer: no layer "
+      "goes above WebSocket messages yet, found 'len' above it" },
+    { "ws+lines://h:80", "'ws' goes right on the transport (tcp or unix), "
+      "found 'lines' below it" },
+    { "ws+len+unix:///p", "'ws' goes right on the transport (tcp or unix), "
+      "found 'len' below it" },
+    { "ws+ws://h:80", "layer 'ws' given twice" },
+    { "tcp+ws://h:80",
+      "'tcp' must be the bottom (last) layer, found 'ws' below it" },
+    { "ws://h", "missing port (expected HOST:PORT)" },
+    { "ws://h/chat", "missing port (expected HOST:PORT)" },
+    { "ws+unix://", "missing socket path (unix:///PATH)" },
+    { "ws+tls://h:80", "layer 'tls' is not built in this version" },
+#else
+    { "ws://h:80", "layer 'ws' is not built in this version" },
     { "lines+ws+tcp://h:80", "layer 'ws' is not built in this version" },
+    { "ws+unix:///p", "layer 'ws' is not built in this version" },
+#endif
     { "lines+lines://h:80", "layer 'lines' given twice" },
     { "len+lines+len://h:80", "layer 'len' given twice" },
     { "tcp+tcp://h:80", "layer 'tcp' given twice" },
@@ -195,6 +232,9 @@ static void test_has_messages(void **state)
         { "tcp://h:1", 0 }, { "unix:///p", 0 }, { "lines://h:1", 1 },
         { "len+tcp://h:1", 1 }, { "lines+len://h:1", 1 },
         { "len+unix:///p", 1 },
+#ifdef STRATA_WITH_WS
+        { "ws://h:1/x", 1 }, { "ws+unix:///p", 1 },
+#endif
     };
     size_t i;
 
@@ -413,6 +453,186 @@ static void test_connect_listen_errors(void **state)
     close(lfd);
 }
 
+#ifdef STRATA_WITH_WS
+static int is_need(int r)
+{
+    return r == STRATA_NEED_READ || r == STRATA_NEED_WRITE;
+}
+
+/* Run both ends' handshakes to their end, a step each in turn: one thread
+ * drives both, so no blocking helper may wait on either. */
+static void drive_handshakes(strata_stream *client, strata_stream *server)
+{
+    uint64_t deadline = strata_now_ms() + 5000;
+    int rc = STRATA_NEED_WRITE, rs = STRATA_NEED_READ;
+
+    while (rc != 0 || rs != 0) {
+        if (rc != 0)
+            rc = strata_ws_handshake(client);
+        if (rs != 0)
+            rs = strata_ws_handshake(server);
+        if ((rc != 0 && !is_need(rc)) || (rs != 0 && !is_need(rs)))
+            fail_msg("handshake: client %s, server %s", strata_strerror(rc),
+                     strata_strerror(rs));
+        if (strata_now_ms() > deadline)
+            fail_msg("handshake: not done within 5 s");
+        if (rc != 0 || rs != 0)
+            poll(NULL, 0, 1);
+    }
+}
+
+/* A client and a server stack of one ws URI over a pipe pair. */
+static void ws_pair(const char *text, int deflate, const char *protocol,
+                    strata_stream **client, strata_stream **server)
+{
+    char err[256];
+    strata_stream *a, *b;
+    strata_uri u;
+
+    assert_int_equal(strata_uri_parse(text, &u, err, sizeof err), 0);
+    u.ws.deflate = deflate;
+    u.ws.protocol = protocol;
+    assert_int_equal(strata_pipe_pair(&a, &b, NULL, NULL), 0);
+    assert_int_equal(strata_uri_stack(&u, a, NULL, client, err, sizeof err),
+                     0);
+    u.server = 1;
+    assert_int_equal(strata_uri_stack(&u, b, NULL, server, err, sizeof err),
+                     0);
+    drive_handshakes(*client, *server);
+}
+
+/* A text message one way, a binary one back: the flags arrive. */
+static void ws_exchange(strata_stream *client, strata_stream *server)
+{
+    char buf[64];
+    unsigned flags = 0;
+
+    assert_int_equal(strata_write_all(client, "h\xc3\xa9llo", 6,
+                                      STRATA_MSG_END | STRATA_MSG_TEXT, 1000),
+                     6);
+    assert_int_equal(strata_recv_msg(server, buf, sizeof buf, &flags, 1000),
+                     6);
+    assert_memory_equal(buf, "h\xc3\xa9llo", 6);
+    assert_true(flags & STRATA_MSG_TEXT);
+    assert_int_equal(strata_write_all(server, "\0\1\2", 3, STRATA_MSG_END,
+                                      1000), 3);
+    assert_int_equal(strata_recv_msg(client, buf, sizeof buf, &flags, 1000),
+                     3);
+    assert_memory_equal(buf, "\0\1\2", 3);
+    assert_false(flags & STRATA_MSG_TEXT);
+}
+
+/* The URI's parts reach the handshake: path, Host, options; a Unix socket
+ * requests "/" of "localhost". */
+static void test_ws_stack(void **state)
+{
+    static const struct {
+        const char *text, *path, *host;
+        int deflate;
+        const char *protocol;
+    } cases[] = {
+        { "ws://h:1/chat?x=1", "/chat?x=1", "h:1", 0, NULL },
+        { "ws+tcp://example.org:8080", "/", "example.org:8080", 1, NULL },
+        { "ws://[::1]:9/v6", "/v6", "[::1]:9", 0, "chat.v2" },
+        { "ws+unix:///tmp/w.sock", "/", "localhost", 1, "chat.v2" },
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        strata_stream *c, *s;
+        const strata_ws_request *req;
+        const char *pc, *ps;
+
+        ws_pair(cases[i].text, cases[i].deflate, cases[i].protocol, &c, &s);
+        req = strata_ws_request_of(s);
+        assert_non_null(req);
+        assert_string_equal(req->path, cases[i].path);
+        assert_non_null(req->host);
+        assert_string_equal(req->host, cases[i].host);
+        assert_int_equal(strata_ws_deflate(c), cases[i].deflate);
+        assert_int_equal(strata_ws_deflate(s), cases[i].deflate);
+        pc = strata_ws_protocol(c);
+        ps = strata_ws_protocol(s);
+        if (cases[i].protocol == NULL) {
+            assert_null(pc);
+            assert_null(ps);
+        } else {
+            assert_non_null(pc);
+            assert_non_null(ps);
+            assert_string_equal(pc, cases[i].protocol);
+            assert_string_equal(ps, cases[i].protocol);
+        }
+        ws_exchange(c, s);
+        strata_free(c);
+        strata_free(s);
+    }
+}
+
+/* Building a ws layer under a failing allocator: STRATA_ERR_NOMEM, the
+ * layer named, nothing leaked (checked under ASan / valgrind). */
+static void test_ws_stack_out_of_memory(void **state)
+{
+    int left, fails = 0;
+    strata_allocator a = { stingy_alloc, stingy_realloc, stingy_free, &left };
+    char err[256];
+    strata_stream *pa, *pb, *top;
+    strata_uri u;
+
+    (void)state;
+    assert_int_equal(strata_uri_parse("ws://h:1/x", &u, NULL, 0), 0);
+    u.ws.deflate = 1;
+    for (left = 0;; left = fails) {
+        int r;
+        assert_int_equal(strata_pipe_pair(&pa, &pb, NULL, NULL), 0);
+        r = strata_uri_stack(&u, pa, &a, &top, err, sizeof err);
+        strata_free(pb);
+        if (r == 0)
+            break;
+        assert_int_equal(r, STRATA_ERR_NOMEM);
+        assert_null(top);
+        assert_string_equal(err, "out of memory building layer 'ws'");
+        fails++;
+    }
+    assert_true(fails >= 1);
+    strata_free(top);
+}
+
+/* strata_uri_connect builds a client whatever u.server says; the accepted
+ * side with u.server set is the server. */
+static void test_ws_connect_listen(void **state)
+{
+    char err[256];
+    strata_stream *client, *sock, *server;
+    strata_uri u;
+    struct pollfd p;
+    int lfd;
+
+    (void)state;
+    assert_int_equal(strata_uri_parse("ws://127.0.0.1:0/t", &u, err,
+                                      sizeof err), 0);
+    u.server = 1;
+    lfd = strata_uri_listen(&u, err, sizeof err);
+    if (lfd < 0)
+        fail_msg("listen: %s", err);
+    snprintf(u.port, sizeof u.port, "%d", strata_local_port(lfd));
+    assert_int_equal(strata_uri_connect(&u, NULL, &client, err, sizeof err),
+                     0);
+    p.fd = lfd;
+    p.events = POLLIN;
+    assert_int_equal(poll(&p, 1, 5000), 1);
+    assert_int_equal(strata_accept(lfd, NULL, &sock), 0);
+    assert_int_equal(strata_uri_stack(&u, sock, NULL, &server, err,
+                                      sizeof err), 0);
+    drive_handshakes(client, server);
+    assert_string_equal(strata_ws_request_of(server)->path, "/t");
+    ws_exchange(client, server);
+    strata_free(client);
+    strata_free(server);
+    close(lfd);
+}
+#endif
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -427,6 +647,11 @@ int main(void)
         cmocka_unit_test(test_stack_out_of_memory),
         cmocka_unit_test(test_connect_listen),
         cmocka_unit_test(test_connect_listen_errors),
+#ifdef STRATA_WITH_WS
+        cmocka_unit_test(test_ws_stack),
+        cmocka_unit_test(test_ws_stack_out_of_memory),
+        cmocka_unit_test(test_ws_connect_listen),
+#endif
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,725 @@
+/* The WebSocket opening handshake (RFC 6455 4) over HTTP/1.1, both sides.
+ *
+ * The heads are pulled line by line from the same buffered stream the
+ * frames come from (protos/http1.h), so bytes the peer sent behind its
+ * head stay there as the first frame bytes. The head we send is formatted
+ * once into hs_out and pushed with strata_send, resuming at its offset
+ * after NEED codes.
+ *
+ * Decisions the header leaves open:
+ *  - Options are copied when the layer is made (the server's protocol list
+ *    and extra headers into the handshake's own storage; the client's
+ *    request is formatted at once), so the caller's strings need not
+ *    outlive strata_ws_new.
+ *  - Memory: the server keeps the request's text (max_head bytes) and the
+ *    lists joined from it for strata_ws_request_of while the stream lives;
+ *    the head it sends is freed once out. A client frees all of it when the
+ *    handshake is done.
+ *  - Server: a request that is not GET, not HTTP/1.1, lacks Host, the
+ *    Upgrade/Connection tokens or a Sec-WebSocket-Key of 16 base64 bytes is
+ *    refused with 400; a version other than 13 (or none) with 426 and
+ *    "Sec-WebSocket-Version: 13"; a head over max_head with 431. Each
+ *    refusal carries Content-Length: 0 and Connection: close, is sent
+ *    whole (NEED codes until it is), then the handshake fails with
+ *    STRATA_ERR_PROTO. A malformed Sec-WebSocket-Extensions is a 400.
+ *  - The accept callback refuses by returning non-zero (403 unless it set
+ *    another status) or by setting a status other than 101 (a status
+ *    outside 200..599 becomes 500). A protocol it picks that the client
+ *    did not offer is the application's mistake: 500.
+ *  - Client: a response other than 101, without the Upgrade/Connection
+ *    tokens, with a wrong Sec-WebSocket-Accept or a protocol not offered
+ *    fails with STRATA_ERR_PROTO. An extension answer we cannot take
+ *    (not offered, unknown, malformed) fails it too, after a close frame
+ *    1010 (the server already thinks the connection open).
+ *  - Subprotocol names compare exactly (case-sensitive), as browsers do.
+ */
+#include <wolfssl/options.h>
+#include <wolfssl/wolfcrypt/coding.h>
+#include <wolfssl/wolfcrypt/hash.h>
+
+#include "ws_internal.h"
+
+#include <string.h>
+
+#define GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+#define GUID_LEN 36
+#define KEY_MAX 128     /* longest key strata_ws_accept_key takes */
+#define EXT_MAX 256     /* a permessage-deflate header value */
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static int hs_fail(strata_ws *w, int status)
+{
+    w->hs = WS_HS_FAILED;
+    w->hs_status = status;
+    return status;
+}
+
+static int is_tchar(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+           (c >= 'A' && c <= 'Z') ||
+           (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+static int is_token(const char *s)
+{
+    if (*s == '\0')
+        return 0;
+    for (; *s != '\0'; s++)
+        if (!is_tchar((unsigned char)*s))
+            return 0;
+    return 1;
+}
+
+static int lower(int c)
+{
+    return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
+}
+
+static int ieq(const char *a, const char *b)
+{
+    while (*a != '\0' && lower((unsigned char)*a) == lower((unsigned char)*b)) {
+        a++;
+        b++;
+    }
+    return *a == *b;
+}
+
+/* Whether the comma-separated list holds name exactly. */
+static int list_has(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+
+    while (list != NULL && *list != '\0') {
+        const char *e = strchr(list, ',');
+        size_t l;
+
+        if (e == NULL)
+            e = list + strlen(list);
+        while (list < e && (*list == ' ' || *list == '\t'))
+            list++;
+        l = (size_t)(e - list);
+        while (l > 0 && (list[l - 1] == ' ' || list[l - 1] == '\t'))
+            l--;
+        if (l == n && memcmp(list, name, n) == 0)
+            return 1;
+        list = *e == ',' ? e + 1 : e;
+    }
+    return 0;
+}
+
+/* Copy n bytes and a NUL into hs_aux; NULL when it is full. */
+static char *aux_put(strata_ws *w, const char *s, size_t n)
+{
+    char *p;
+
+    if (n + 1 > w->hs_aux_cap - w->hs_aux_len)
+        return NULL;
+    p = w->hs_aux + w->hs_aux_len;
+    memcpy(p, s, n);
+    p[n] = '\0';
+    w->hs_aux_len += n + 1;
+    return p;
+}
+
+/* Every value of header `name`, joined with ", " into hs_aux (they come
+ * from a head of at most max_head bytes, which hs_aux can hold), or NULL
+ * when the header is absent. */
+static const char *join(strata_ws *w, const char *name)
+{
+    const strata_http1_head *h = &w->head;
+    char *start = w->hs_aux + w->hs_aux_len, *end = start;
+    size_t room = w->hs_aux_cap - w->hs_aux_len, i;
+    int any = 0;
+
+    for (i = 0; i < h->n_headers; i++) {
+        size_t l = strlen(h->headers[i].value);
+
+        if (!ieq(h->headers[i].name, name))
+            continue;
+        if ((size_t)(end - start) + l + 3 > room)
+            return NULL;
+        if (any) {
+            memcpy(end, ", ", 2);
+            end += 2;
+        }
+        memcpy(end, h->headers[i].value, l);
+        end += l;
+        any = 1;
+    }
+    if (!any)
+        return NULL;
+    *end++ = '\0';
+    w->hs_aux_len += (size_t)(end - start);
+    return start;
+}
+
+static char *copy_str(const strata_allocator *a, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p = strata_alloc(a, n);
+
+    if (p != NULL)
+        memcpy(p, s, n);
+    return p;
+}
+
+/* ---- Sec-WebSocket-Accept ---------------------------------------------- */
+
+int strata_ws_accept_key(const char *key, char out[29])
+{
+    byte buf[KEY_MAX + GUID_LEN], hash[WC_SHA_DIGEST_SIZE];
+    word32 olen = 29;
+    const char *end;
+    size_t n;
+
+    if (key == NULL || out == NULL ||
+        (end = memchr(key, '\0', KEY_MAX + 1)) == NULL || end == key)
+        return STRATA_ERR_ARG;
+    n = (size_t)(end - key);
+    memcpy(buf, key, n);
+    memcpy(buf + n, GUID, GUID_LEN);
+    if (wc_ShaHash(buf, (word32)(n + GUID_LEN), hash) != 0 ||
+        Base64_Encode_NoNl(hash, sizeof hash, (byte *)out, &olen) != 0 ||
+        olen != 28)
+        return STRATA_ERR_ARG;
+    out[28] = '\0';
+    return 0;
+}
+
+static int is_b64(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+           (c >= '0' && c <= '9') || c == '+' || c == '/';
+}
+
+/* base64 of 16 bytes: 22 symbols and "==" (RFC 6455 4.1, item 7). */
+static int key_ok(const char *k)
+{
+    size_t i;
+
+    if (strlen(k) != 24 || k[22] != '=' || k[23] != '=')
+        return 0;
+    for (i = 0; i < 22; i++)
+        if (!is_b64((unsigned char)k[i]))
+            return 0;
+    return 1;
+}
+
+/* ---- set-up ------------------------------------------------------------ */
+
+static size_t list_size(const char *const *p)
+{
+    size_t n = 1;
+
+    for (; p != NULL && *p != NULL; p++)
+        n += strlen(*p) + 2;
+    return n;
+}
+
+static int protocols_ok(const char *const *p)
+{
+    for (; p != NULL && *p != NULL; p++)
+        if (!is_token(*p))
+            return 0;
+    return 1;
+}
+
+/* ours as "a, b" (client: the header value) or "a\0b\0\0" (server) */
+static const char *put_protocols(strata_ws *w, const char *const *p,
+                                 int joined)
+{
+    char *start = w->hs_aux + w->hs_aux_len, *q = start;
+
+    if (p == NULL || *p == NULL)
+        return NULL;
+    for (; *p != NULL; p++) {
+        size_t l = strlen(*p);
+
+        if (joined && q != start) {
+            memcpy(q, ", ", 2);
+            q += 2;
+        }
+        memcpy(q, *p, l);
+        q += l;
+        if (!joined)
+            *q++ = '\0';
+    }
+    *q++ = '\0';
+    w->hs_aux_len += (size_t)(q - start);
+    return start;
+}
+
+static int send_state(strata_ws *w, ssize_t len, int next)
+{
+    if (len < 0)
+        return (int)len == STRATA_ERR_TOO_BIG ? STRATA_ERR_ARG : (int)len;
+    w->hs_out_len = (size_t)len;
+    w->hs_out_off = 0;
+    w->hs = next;
+    return 0;
+}
+
+static int client_request(strata_ws *w, const strata_ws_opts *o)
+{
+    uint8_t nonce[16];
+    char key[32], ext[EXT_MAX];
+    word32 klen = sizeof key;
+    const char *hd[20], *protos;
+    int k = 0, r;
+
+    if ((r = ws_random(w, nonce, sizeof nonce)) < 0)
+        return r;
+    if (Base64_Encode_NoNl(nonce, sizeof nonce, (byte *)key, &klen) != 0 ||
+        klen != 24)
+        return STRATA_ERR_ARG;
+    key[24] = '\0';
+    if ((r = strata_ws_accept_key(key, w->hs_accept)) < 0)
+        return r;
+    hd[k++] = "Host";
+    hd[k++] = o->host;
+    hd[k++] = "Upgrade";
+    hd[k++] = "websocket";
+    hd[k++] = "Connection";
+    hd[k++] = "Upgrade";
+    hd[k++] = "Sec-WebSocket-Key";
+    hd[k++] = key;
+    hd[k++] = "Sec-WebSocket-Version";
+    hd[k++] = "13";
+    if (o->origin != NULL) {
+        hd[k++] = "Origin";
+        hd[k++] = o->origin;
+    }
+    protos = put_protocols(w, o->protocols, 1);
+    w->hs_protocols = protos;
+    if (protos != NULL) {
+        hd[k++] = "Sec-WebSocket-Protocol";
+        hd[k++] = protos;
+    }
+    if (o->deflate.enable) {
+        if (ws_deflate_offer(&o->deflate, ext, sizeof ext) < 0)
+            return STRATA_ERR_ARG;
+        hd[k++] = "Sec-WebSocket-Extensions";
+        hd[k++] = ext;
+    }
+    hd[k] = NULL;
+    return send_state(w, strata_http1_write_request(
+                             w->hs_out, w->max_head, "GET",
+                             o->path != NULL ? o->path : "/", hd,
+                             o->extra_headers),
+                      WS_HS_CLIENT_SEND);
+}
+
+static int deflate_opts_ok(const strata_ws_deflate_opts *d)
+{
+    return (d->server_max_window_bits == 0 ||
+            (d->server_max_window_bits >= 8 && d->server_max_window_bits <= 15)) &&
+           (d->client_max_window_bits == 0 ||
+            (d->client_max_window_bits >= 8 && d->client_max_window_bits <= 15));
+}
+
+int ws_handshake_init(strata_ws *w, const strata_ws_opts *o)
+{
+    size_t extra = o->extra_headers != NULL ? strlen(o->extra_headers) + 1 : 0;
+    size_t mem;
+
+    if ((o->role == STRATA_WS_CLIENT && o->host == NULL) ||
+        !protocols_ok(o->protocols) || !deflate_opts_ok(&o->deflate))
+        return STRATA_ERR_ARG;
+    w->hs_aux_cap = w->max_head + list_size(o->protocols) + extra;
+    mem = w->max_head + w->hs_aux_cap;
+    w->hs_mem = strata_alloc(w->alloc, mem);
+    w->hs_out = strata_alloc(w->alloc, w->max_head);
+    if (w->hs_mem == NULL || w->hs_out == NULL)
+        return STRATA_ERR_NOMEM;
+    w->hs_store = w->hs_mem;
+    w->hs_aux = w->hs_mem + w->max_head;
+    strata_http1_head_init(&w->head, w->hs_store, w->max_head, 0);
+    w->dopts = o->deflate;
+    if (o->role == STRATA_WS_CLIENT)
+        return client_request(w, o);
+    w->accept = o->accept;
+    w->accept_ud = o->accept_ud;
+    w->hs_protocols = put_protocols(w, o->protocols, 0);
+    if (o->extra_headers != NULL)
+        w->hs_extra = aux_put(w, o->extra_headers, extra - 1);
+    w->hs = WS_HS_SERVER_READ;
+    return 0;
+}
+
+void ws_handshake_free(strata_ws *w)
+{
+    strata_dealloc(w->alloc, w->hs_mem);
+    strata_dealloc(w->alloc, w->hs_out);
+    w->hs_mem = w->hs_store = w->hs_aux = w->hs_out = NULL;
+    w->hs_protocols = w->hs_extra = NULL;
+    w->have_req = 0;
+}
+
+/* ---- sending our head ------------------------------------------------- */
+
+/* Push the rest of hs_out, then flush it through a write buffer below:
+ * the peer waits for the whole head. 0 when it is out, or a status. */
+static int send_head(strata_ws *w)
+{
+    while (w->hs_out_off < w->hs_out_len) {
+        ssize_t r = strata_send(w->out, w->hs_out + w->hs_out_off,
+                                w->hs_out_len - w->hs_out_off, 0);
+
+        if (r < 0)
+            return (int)r;
+        if (r == 0)
+            return STRATA_ERR_IO;
+        w->hs_out_off += (size_t)r;
+    }
+    return strata_flush(w->out);
+}
+
+int ws_handshake_flush(strata_ws *w)
+{
+    int r;
+
+    if (w->hs == WS_HS_FAILED)
+        return w->hs_status;
+    if (w->hs_out == NULL || w->hs_out_len == 0)
+        return strata_flush(w->out);
+    r = send_head(w);
+    return r == STRATA_NEED_READ || r == STRATA_NEED_WRITE || r == 0
+               ? r
+               : hs_fail(w, r);
+}
+
+/* ---- server ------------------------------------------------------------ */
+
+static int refuse(strata_ws *w, int status, const char *extra)
+{
+    const char *hd[] = {"Content-Length", "0", "Connection", "close",
+                        status == 426 ? "Sec-WebSocket-Version" : NULL, "13",
+                        NULL};
+    ssize_t n;
+
+    if (status < 200 || status > 599)
+        status = 500;
+    n = strata_http1_write_response(w->hs_out, w->max_head, status, NULL, hd,
+                                    extra);
+    if (n < 0 && extra != NULL) /* the caller's lines are bad: without */
+        n = strata_http1_write_response(w->hs_out, w->max_head, status, NULL,
+                                        hd, NULL);
+    w->http_status = status;
+    if (n < 0)
+        return hs_fail(w, STRATA_ERR_PROTO);
+    return send_state(w, n, WS_HS_SERVER_REFUSE);
+}
+
+/* The first of the client's protocols that is in ours, or NULL. */
+static const char *pick(const strata_ws *w, const char *offered)
+{
+    const char *p;
+
+    while (offered != NULL && *offered != '\0') {
+        const char *e = strchr(offered, ',');
+        size_t l;
+
+        if (e == NULL)
+            e = offered + strlen(offered);
+        while (offered < e && (*offered == ' ' || *offered == '\t'))
+            offered++;
+        l = (size_t)(e - offered);
+        while (l > 0 && (offered[l - 1] == ' ' || offered[l - 1] == '\t'))
+            l--;
+        for (p = w->hs_protocols; p != NULL && *p != '\0';
+             p += strlen(p) + 1)
+            if (strlen(p) == l && memcmp(p, offered, l) == 0)
+                return p;
+        offered = *e == ',' ? e + 1 : e;
+    }
+    return NULL;
+}
+
+static int request_ok(const strata_http1_head *h)
+{
+    const char *key = strata_http1_get(h, "Sec-WebSocket-Key");
+
+    return strcmp(h->method, "GET") == 0 &&
+           strcmp(h->version, "HTTP/1.1") == 0 &&
+           strata_http1_get(h, "Host") != NULL &&
+           strata_http1_has_token(h, "Upgrade", "websocket") &&
+           strata_http1_has_token(h, "Connection", "Upgrade") && key != NULL &&
+           key_ok(key);
+}
+
+/* Both extra header sets in one string for the writer. */
+static const char *extras(strata_ws *w, const char *theirs)
+{
+    size_t a, b;
+    char *p;
+
+    if (theirs == NULL || *theirs == '\0')
+        return w->hs_extra;
+    if (w->hs_extra == NULL)
+        return theirs;
+    a = strlen(w->hs_extra);
+    b = strlen(theirs);
+    if (a + b + 1 > w->hs_aux_cap - w->hs_aux_len)
+        return NULL;
+    p = w->hs_aux + w->hs_aux_len;
+    memcpy(p, w->hs_extra, a);
+    memcpy(p + a, theirs, b + 1);
+    w->hs_aux_len += a + b + 1;
+    return p;
+}
+
+static int accept_101(strata_ws *w, const strata_ws_response *resp,
+                      const char *ext)
+{
+    const char *hd[12];
+    char accept[29];
+    const char *extra = extras(w, resp->headers);
+    int k = 0;
+    ssize_t n;
+
+    if (strata_ws_accept_key(strata_http1_get(&w->head, "Sec-WebSocket-Key"),
+                             accept) != 0 ||
+        (resp->headers != NULL && extra == NULL))
+        return refuse(w, 500, NULL);
+    hd[k++] = "Upgrade";
+    hd[k++] = "websocket";
+    hd[k++] = "Connection";
+    hd[k++] = "Upgrade";
+    hd[k++] = "Sec-WebSocket-Accept";
+    hd[k++] = accept;
+    if (w->protocol != NULL) {
+        hd[k++] = "Sec-WebSocket-Protocol";
+        hd[k++] = w->protocol;
+    }
+    if (ext != NULL) {
+        hd[k++] = "Sec-WebSocket-Extensions";
+        hd[k++] = ext;
+    }
+    hd[k] = NULL;
+    n = strata_http1_write_response(w->hs_out, w->max_head, 101, NULL, hd,
+                                    extra);
+    if (n < 0)
+        return refuse(w, 500, NULL);
+    w->http_status = 101;
+    return send_state(w, n, WS_HS_SERVER_SEND);
+}
+
+/* The application's word on a valid request: 0 to go on, else refused. */
+static int ask_app(strata_ws *w, strata_ws_response *resp)
+{
+    const char *offered = w->req.protocols;
+
+    resp->status = 101;
+    resp->protocol = NULL;
+    resp->headers = NULL;
+    if (w->accept == NULL) {
+        resp->protocol = pick(w, offered);
+        return 0;
+    }
+    if (w->accept(w->accept_ud, &w->req, resp) != 0 && resp->status == 101)
+        resp->status = 403;
+    if (resp->status != 101)
+        return refuse(w, resp->status, resp->headers) < 0 ? -1 : 1;
+    if (resp->protocol != NULL && !list_has(offered, resp->protocol))
+        return refuse(w, 500, NULL) < 0 ? -1 : 1;
+    return 0;
+}
+
+static int server_answer(strata_ws *w)
+{
+    const strata_http1_head *h = &w->head;
+    const char *ver = strata_http1_get(h, "Sec-WebSocket-Version");
+    const char *offers;
+    char ext[EXT_MAX];
+    strata_ws_response resp;
+    ws_deflate_params p;
+    int use_z = 0, r;
+
+    if (!request_ok(h))
+        return refuse(w, 400, NULL);
+    if (ver == NULL || strcmp(ver, "13") != 0)
+        return refuse(w, 426, NULL);
+    w->req.head = h;
+    w->req.path = h->target;
+    w->req.host = strata_http1_get(h, "Host");
+    w->req.origin = strata_http1_get(h, "Origin");
+    w->req.protocols = join(w, "Sec-WebSocket-Protocol");
+    w->have_req = 1;
+    offers = join(w, "Sec-WebSocket-Extensions");
+    if (w->dopts.enable && offers != NULL) {
+        use_z = ws_deflate_accept(&w->dopts, offers, ext, sizeof ext, &p);
+        if (use_z < 0)
+            return refuse(w, 400, NULL);
+    }
+    r = ask_app(w, &resp);
+    if (r != 0)
+        return r < 0 ? w->hs_status : 0;
+    if (resp.protocol != NULL &&
+        (w->protocol = copy_str(w->alloc, resp.protocol)) == NULL)
+        return hs_fail(w, STRATA_ERR_NOMEM);
+    if (use_z && ws_use_deflate(w, &p) < 0)
+        return hs_fail(w, STRATA_ERR_NOMEM);
+    return accept_101(w, &resp, use_z ? ext : NULL);
+}
+
+static int server_read(strata_ws *w)
+{
+    int r = strata_http1_read_request(w->in, &w->head);
+
+    if (r == STRATA_NEED_READ || r == STRATA_NEED_WRITE)
+        return r;
+    if (r == STRATA_ERR_TOO_BIG)
+        return refuse(w, 431, NULL);
+    if (r == STRATA_ERR_PROTO)
+        return refuse(w, 400, NULL);
+    if (r < 0) /* the peer left before a byte, or the transport failed */
+        return hs_fail(w, r == STRATA_EOF ? STRATA_ERR_PROTO : r);
+    return server_answer(w);
+}
+
+/* ---- client ------------------------------------------------------------ */
+
+static int client_check(strata_ws *w)
+{
+    const strata_http1_head *h = &w->head;
+    const char *proto = strata_http1_get(h, "Sec-WebSocket-Protocol");
+    const char *acc = strata_http1_get(h, "Sec-WebSocket-Accept");
+
+    w->http_status = h->status;
+    if (h->status != 101 || !strata_http1_has_token(h, "Upgrade", "websocket") ||
+        !strata_http1_has_token(h, "Connection", "Upgrade") || acc == NULL ||
+        strcmp(acc, w->hs_accept) != 0)
+        return STRATA_ERR_PROTO;
+    if (proto != NULL && (!is_token(proto) || !list_has(w->hs_protocols, proto)))
+        return STRATA_ERR_PROTO;
+    if (proto != NULL && (w->protocol = copy_str(w->alloc, proto)) == NULL)
+        return STRATA_ERR_NOMEM;
+    return 0;
+}
+
+/* An answer to our extension offer we cannot take: the server believes
+ * the connection open, so tell it why we leave (1010). */
+static int refuse_extensions(strata_ws *w)
+{
+    w->error_code = STRATA_WS_EXTENSION;
+    ws_queue_close(w, STRATA_WS_EXTENSION, NULL);
+    hs_fail(w, STRATA_ERR_PROTO);
+    return ws_handshake_step(w);
+}
+
+static int client_read(strata_ws *w)
+{
+    const char *exts;
+    ws_deflate_params p;
+    int r = strata_http1_read_response(w->in, &w->head);
+
+    if (r == STRATA_NEED_READ || r == STRATA_NEED_WRITE)
+        return r;
+    if (r < 0)
+        return hs_fail(w, r == STRATA_EOF ? STRATA_ERR_PROTO : r);
+    if ((r = client_check(w)) < 0)
+        return hs_fail(w, r);
+    exts = join(w, "Sec-WebSocket-Extensions");
+    if (exts != NULL) {
+        if (!w->dopts.enable || ws_deflate_confirm(&w->dopts, exts, &p) != 0)
+            return refuse_extensions(w);
+        if (ws_use_deflate(w, &p) < 0)
+            return hs_fail(w, STRATA_ERR_NOMEM);
+    }
+    w->hs = WS_HS_DONE;
+    ws_handshake_free(w); /* a client keeps nothing of the heads */
+    return 0;
+}
+
+/* ---- the state machine ---------------------------------------------- */
+
+static int failed(strata_ws *w)
+{
+    if (w->close_queued || w->ctl_is_close) {
+        int r = ws_push_pending(w);
+
+        if (r == STRATA_NEED_READ || r == STRATA_NEED_WRITE)
+            return r;
+    }
+    return w->hs_status;
+}
+
+/* A head went out: go on to `next`, or fail on a transport error. */
+static int sent(strata_ws *w, int next)
+{
+    int r = send_head(w);
+
+    if (r == STRATA_NEED_READ || r == STRATA_NEED_WRITE)
+        return r;
+    if (r < 0)
+        return hs_fail(w, r);
+    strata_dealloc(w->alloc, w->hs_out);
+    w->hs_out = NULL;
+    w->hs_out_len = w->hs_out_off = 0;
+    w->hs = next;
+    return 0;
+}
+
+int ws_handshake_step(strata_ws *w)
+{
+    int r = 0;
+
+    while (r == 0) {
+        switch (w->hs) {
+        case WS_HS_DONE:
+            return 0;
+        case WS_HS_CLIENT_SEND:
+            r = sent(w, WS_HS_CLIENT_READ);
+            break;
+        case WS_HS_CLIENT_READ:
+            r = client_read(w);
+            break;
+        case WS_HS_SERVER_READ:
+            r = server_read(w);
+            break;
+        case WS_HS_SERVER_SEND:
+            r = sent(w, WS_HS_DONE);
+            break;
+        case WS_HS_SERVER_REFUSE:
+            r = sent(w, WS_HS_FAILED);
+            if (r == 0)
+                r = hs_fail(w, STRATA_ERR_PROTO);
+            break;
+        default:
+            return failed(w);
+        }
+    }
+    return r;
+}
+
+int strata_ws_handshake(strata_stream *s)
+{
+    strata_ws *w = ws_of(s);
+
+    return w != NULL ? ws_handshake_step(w) : STRATA_ERR_ARG;
+}
+
+int strata_ws_status(strata_stream *s)
+{
+    strata_ws *w = ws_of(s);
+
+    return w != NULL ? w->http_status : 0;
+}
+
+const char *strata_ws_protocol(strata_stream *s)
+{
+    strata_ws *w = ws_of(s);
+
+    return w != NULL ? w->protocol : NULL;
+}
+
+const strata_ws_request *strata_ws_request_of(strata_stream *s)
+{
+    strata_ws *w = ws_of(s);
+
+    return w != NULL && w->role == STRATA_WS_SERVER && w->have_req
+               ? &w->req
+               : NULL;
+}

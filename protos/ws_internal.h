@@ -1,0 +1,158 @@
+/* The ws layer's private state, shared by ws.c (framing, messages, control
+ * frames, close) and ws_handshake.c (the HTTP/1.1 Upgrade). Not installed.
+ */
+#ifndef STRATA_WS_INTERNAL_H
+#define STRATA_WS_INTERNAL_H
+
+#include <strata/ws.h>
+#include <strata/buffered.h>
+#include <strata/http1.h>
+
+#include "ws_deflate.h"
+
+#define WS_HDR_MAX 14        /* 2 + 8 extended length + 4 mask key */
+#define WS_CTL_MAX 125       /* control frame payload */
+#define WS_REASON_MAX 123    /* close reason: 125 - 2 code bytes */
+#define WS_POOL 256          /* OS randomness fetched at once (masks) */
+
+enum ws_hs {
+    WS_HS_DONE = 0,          /* framing */
+    WS_HS_CLIENT_SEND,       /* the request is going out */
+    WS_HS_CLIENT_READ,       /* waiting for the response head */
+    WS_HS_SERVER_READ,       /* waiting for the request head */
+    WS_HS_SERVER_SEND,       /* the 101 is going out */
+    WS_HS_SERVER_REFUSE,     /* a refusal is going out, then failure */
+    WS_HS_FAILED             /* hs_status says why */
+};
+
+/* What one direction of frames is doing on receive. */
+typedef struct ws_rx {
+    uint64_t left;           /* payload bytes of the frame not yet read */
+    uint64_t msg_size;       /* message bytes declared (or inflated) */
+    uint64_t msg_wire;       /* compressed payload bytes of the message */
+    uint8_t key[4];
+    unsigned moff;           /* mask offset of the next payload byte */
+    int in_frame;            /* a data frame's header was read */
+    int fin;
+    int masked;
+    int msg_open;            /* a data message is in progress */
+    int msg_z;               /* ... and it is compressed */
+    unsigned msg_flags;      /* STRATA_MSG_TEXT or 0 */
+    uint8_t utf8;            /* validator state of a text message */
+    int big;                 /* the last payload was big: no read-ahead */
+    size_t zoff, zlen;       /* compressed input waiting in rx_scratch */
+} ws_rx;
+
+/* The frame of a caller's send that is going out (header + payload owed). */
+typedef struct ws_tx {
+    uint8_t hdr[WS_HDR_MAX];
+    size_t hdr_len, hdr_off;
+    uint64_t flen;           /* payload length of the frame */
+    uint64_t left;           /* payload bytes still owed */
+    uint8_t key[4];
+    int in_frame;
+    int fin;
+    int msg_open;            /* frames of a message went: continuation next */
+    int text;                /* the open message is text */
+    uint8_t utf8;            /* validator state of the text sent */
+    /* deflate: the message being compressed */
+    int z_msg;               /* a compressed message is open */
+    int z_frames;            /* frames built for it */
+    int z_finishing;         /* its last input went in; output remains */
+    size_t z_ahead;          /* bytes of the caller's call already checked */
+    size_t zf_start, zf_len, zf_off; /* own frame in tx_scratch */
+} ws_tx;
+
+struct strata_ws {
+    strata_stream base;
+    strata_buffered *in;     /* frames and heads are pulled from here */
+    strata_stream *out;      /* below `in`: sends skip the buffered hop */
+    const strata_allocator *alloc;
+    int role;
+    size_t max_frame, max_message, max_head, scratch_cap;
+    int (*random)(void *ud, uint8_t *buf, size_t n);
+    void *random_ud;
+    uint8_t pool[WS_POOL];   /* OS randomness not yet used */
+    size_t pool_left;
+
+    /* handshake (ws_handshake.c) */
+    int hs;                  /* enum ws_hs */
+    int hs_status;           /* the error of a failed handshake */
+    int http_status;
+    char *hs_mem;            /* store | aux | out, one allocation */
+    char *hs_store;          /* the peer's head text (max_head) */
+    char *hs_aux;            /* our configuration and joined lists */
+    size_t hs_aux_cap, hs_aux_len;
+    char *hs_out;            /* the head we send (max_head) */
+    size_t hs_out_len, hs_out_off;
+    const char *hs_protocols;   /* ours: "a\0b\0\0" in hs_aux, or NULL */
+    const char *hs_extra;       /* our extra header lines, or NULL */
+    strata_ws_accept_cb accept;
+    void *accept_ud;
+    strata_ws_deflate_opts dopts;
+    char hs_accept[29];      /* client: the Sec-WebSocket-Accept expected */
+    strata_http1_head head;
+    strata_ws_request req;
+    int have_req;
+    char *protocol;          /* negotiated subprotocol, or NULL */
+
+    /* permessage-deflate, NULL when not in force */
+    ws_deflate *z;
+    uint8_t *rx_scratch;     /* compressed input, unmasked */
+    uint8_t *tx_scratch;     /* masked / compressed output */
+
+    ws_rx rx;
+    ws_tx tx;
+    int rx_status;           /* sticky: STRATA_EOF or an error; 0 while open */
+    int tx_status;           /* sticky error of the send side */
+
+    /* our control frames: one in flight, the rest waiting in slots */
+    uint8_t ctl[WS_HDR_MAX + WS_CTL_MAX];
+    size_t ctl_len, ctl_off;
+    int ctl_is_close;
+    uint8_t pong[WS_CTL_MAX];
+    size_t pong_len;
+    int pong_pending;
+    uint8_t ping[WS_CTL_MAX];
+    size_t ping_len;
+    int ping_pending;
+    int close_queued;        /* our close frame waits for its turn */
+    unsigned close_out_code;
+    char close_out_reason[WS_REASON_MAX + 1];
+    int close_sent;          /* it went: no frame may follow */
+    int lower_shut;
+    unsigned long pongs;     /* pongs received */
+
+    /* the peer's close */
+    int peer_closed;
+    int half_close;          /* opts.half_close: no automatic close reply */
+    int reply_due;           /* answer the peer's close when our message ends */
+    unsigned close_code;
+    char close_reason[WS_REASON_MAX + 1];
+    unsigned error_code;
+};
+
+typedef struct strata_ws strata_ws;
+
+/* ws.c */
+strata_ws *ws_of(strata_stream *s);
+/* Random bytes (opts.random, else the OS): 0 or STRATA_ERR_IO. */
+int ws_random(strata_ws *w, uint8_t *buf, size_t n);
+/* Put permessage-deflate with p in force: 0 or STRATA_ERR_NOMEM. */
+int ws_use_deflate(strata_ws *w, const ws_deflate_params *p);
+/* Queue a close frame with a code (reason may be NULL). */
+void ws_queue_close(strata_ws *w, unsigned code, const char *reason);
+/* Push our pending frames (control, compressed): 0 or NEED_* / error. */
+int ws_push_pending(strata_ws *w);
+
+/* ws_handshake.c */
+/* Prepare the handshake of a new layer from its options: 0, STRATA_ERR_ARG
+ * (bad options) or STRATA_ERR_NOMEM. */
+int ws_handshake_init(strata_ws *w, const strata_ws_opts *o);
+/* Drive the handshake: 0 when framing may go on, NEED_* or an error. */
+int ws_handshake_step(strata_ws *w);
+/* Push what the handshake holds for sending (a flush): 0 or NEED_*. */
+int ws_handshake_flush(strata_ws *w);
+void ws_handshake_free(strata_ws *w);
+
+#endif
