@@ -111,7 +111,8 @@ typedef struct strata_ws_opts {
     size_t max_head;            /* HTTP head; default 8 KiB */
     size_t buffer;              /* buffered input put below if lower is not
                                    a buffered stream; default 16 KiB */
-    size_t scratch;             /* client masking / deflate buffer; 16 KiB */
+    size_t scratch;             /* client masking / deflate buffer;
+                                   64 KiB for a client, 16 KiB a server */
     strata_ws_deflate_opts deflate;
     /* randomness for masking keys and Sec-WebSocket-Key; NULL: the OS */
     int (*random)(void *ud, uint8_t *buf, size_t n);
