@@ -98,26 +98,18 @@ strata_stream *strata_lenprefix_new(strata_stream *lower,
                                     const strata_allocator *alloc)
 {
     strata_lenprefix probe, *l;
-    strata_stream *below = lower;
     strata_buffered *in;
 
     memset(&probe, 0, sizeof probe);
     if (lower == NULL || parse_opts(&probe, opts) != 0)
         return NULL;
-    in = strata_buffered_of(lower);
-    if (in == NULL) {
-        below = strata_buffered_new(lower, DEFAULT_BUFFER, alloc);
-        in = strata_buffered_of(below);
-        if (in == NULL)
-            return NULL;
-    }
+    in = strata_buffered_over(lower, DEFAULT_BUFFER, alloc);
+    if (in == NULL)
+        return NULL;
     l = strata_alloc(alloc, sizeof *l);
     if (l == NULL || strata_lenprefix_init(l, in, opts) != 0) {
         strata_dealloc(alloc, l);
-        if (below != lower) {
-            below->owns_lower = 0; /* a failed constructor leaves lower be */
-            strata_free(below);
-        }
+        strata_buffered_undo(in, lower);
         return NULL;
     }
     l->base.alloc = alloc;

@@ -129,29 +129,21 @@ strata_stream *strata_line_new(strata_stream *lower,
                                const strata_allocator *alloc)
 {
     strata_line probe, *l;
-    strata_stream *below = lower;
     strata_buffered *in;
+    size_t cap;
 
     memset(&probe, 0, sizeof probe);
     if (lower == NULL || parse_opts(&probe, opts) != 0)
         return NULL;
-    in = strata_buffered_of(lower);
-    if (in == NULL) {
-        size_t cap = need_cap(&probe);
-
-        below = strata_buffered_new(lower, cap > MIN_BUFFER ? cap : MIN_BUFFER,
-                                    alloc);
-        in = strata_buffered_of(below);
-        if (in == NULL)
-            return NULL;
-    }
+    cap = need_cap(&probe);
+    in = strata_buffered_over(lower, cap > MIN_BUFFER ? cap : MIN_BUFFER,
+                              alloc);
+    if (in == NULL)
+        return NULL;
     l = strata_alloc(alloc, sizeof *l);
     if (l == NULL || strata_line_init(l, in, opts) != 0) {
         strata_dealloc(alloc, l);
-        if (below != lower) {
-            below->owns_lower = 0; /* a failed constructor leaves lower be */
-            strata_free(below);
-        }
+        strata_buffered_undo(in, lower);
         return NULL;
     }
     l->base.alloc = alloc;

@@ -321,31 +321,23 @@ static int setup(strata_ws *w, strata_buffered *in, const strata_ws_opts *o,
 strata_stream *strata_ws_new(strata_stream *lower, const strata_ws_opts *o,
                              const strata_allocator *alloc)
 {
-    strata_stream *below = lower;
     strata_buffered *in;
     strata_ws *w;
 
     if (lower == NULL || o == NULL ||
         (o->role != STRATA_WS_CLIENT && o->role != STRATA_WS_SERVER))
         return NULL;
-    in = strata_buffered_of(lower);
-    if (in == NULL) {
-        below = strata_buffered_new(lower, or_default(o->buffer, DEFAULT_BUFFER),
-                                    alloc);
-        in = strata_buffered_of(below);
-        if (in == NULL)
-            return NULL;
-    }
+    in = strata_buffered_over(lower, or_default(o->buffer, DEFAULT_BUFFER),
+                              alloc);
+    if (in == NULL)
+        return NULL;
     w = strata_alloc(alloc, sizeof *w);
     if (w == NULL || setup(w, in, o, alloc) != 0) {
         if (w != NULL) {
             release(w);
             strata_dealloc(alloc, w);
         }
-        if (below != lower) {
-            below->owns_lower = 0; /* a failed constructor leaves lower be */
-            strata_free(below);
-        }
+        strata_buffered_undo(in, lower);
         return NULL;
     }
     w->base.heap = 1;

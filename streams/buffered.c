@@ -56,6 +56,23 @@ strata_buffered *strata_buffered_of(strata_stream *s)
     return s != NULL && s->ops == &buffered_ops ? (strata_buffered *)s : NULL;
 }
 
+strata_buffered *strata_buffered_over(strata_stream *lower, size_t cap,
+                                      const strata_allocator *alloc)
+{
+    strata_buffered *b = strata_buffered_of(lower);
+
+    return b != NULL ? b
+                     : strata_buffered_of(strata_buffered_new(lower, cap, alloc));
+}
+
+void strata_buffered_undo(strata_buffered *b, strata_stream *lower)
+{
+    if (b == NULL || &b->base == lower)
+        return;
+    b->base.owns_lower = 0;
+    strata_free(&b->base);
+}
+
 size_t strata_buffered_len(const strata_buffered *b)
 {
     return b->end - b->start;

@@ -49,6 +49,13 @@ void strata_buffered_init(strata_buffered *b, strata_stream *lower,
                           void *storage, size_t cap);
 /* `s` as a buffered stream, or NULL if it is another layer. */
 strata_buffered *strata_buffered_of(strata_stream *s);
+/* For a decoder's constructor: lower itself when it is a buffered stream,
+ * else a new one of cap bytes over it (owning it). NULL when the allocator
+ * refused. If the constructor fails afterwards, strata_buffered_undo gives
+ * lower back untouched (a failed constructor leaves lower be). */
+strata_buffered *strata_buffered_over(strata_stream *lower, size_t cap,
+                                      const strata_allocator *alloc);
+void strata_buffered_undo(strata_buffered *b, strata_stream *lower);
 
 /* Make at least n bytes available (reading from lower as needed) and point
  * *data at them. Returns the bytes now available (>= n) or a status:

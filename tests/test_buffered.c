@@ -218,6 +218,27 @@ static void test_new_and_free(void **state)
     strata_free(a);
 }
 
+/* over: reuse a buffered stream, or make one; undo gives lower back. */
+static void test_over_and_undo(void **state)
+{
+    strata_stream *a, *b, *top;
+    strata_buffered *in;
+
+    (void)state;
+    assert_int_equal(strata_pipe_pair(&a, &b, NULL, NULL), 0);
+    in = strata_buffered_over(b, 32, NULL);
+    assert_non_null(in);
+    assert_ptr_equal(in->base.lower, b);
+    assert_ptr_equal(strata_buffered_over(&in->base, 64, NULL), in);
+    strata_buffered_undo(in, &in->base); /* it was lower itself: kept */
+    strata_buffered_undo(in, b);         /* made here: freed, b is not */
+    assert_int_equal(strata_write(a, "x", 1), 1);
+    assert_int_equal(strata_pipe_pending(b), 1);
+    top = strata_buffered_new(b, 16, NULL);
+    strata_free(top);
+    strata_free(a);
+}
+
 static int build(strata_stream *a, strata_stream *b, strata_stream **ta,
                  strata_stream **tb, void *ud)
 {
@@ -266,6 +287,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_direct_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_peek_exact, setup, teardown),
         cmocka_unit_test(test_new_and_free),
+        cmocka_unit_test(test_over_and_undo),
         cmocka_unit_test(test_property),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
