@@ -630,7 +630,15 @@ struct conn {
     unsigned send_flags;   /* of msg: MSG_END, and MSG_TEXT for ws */
     int ready;             /* msg is whole (ws: a piece): send it back */
     int dirty, eof;
+    int lingering;         /* failed: close frame out, waiting for EOF */
+    unsigned long linger_timer;
 };
+
+/* After a WebSocket error the layer has queued its close frame; freeing at
+ * once could turn a peer's unread bytes into a reset that loses it. So
+ * the connection lingers: push the close out, end our direction, and read
+ * (discarding) until the peer's EOF or this long. */
+#define LINGER_MS 2000
 
 static void conn_free(conn *c)
 {
@@ -641,6 +649,8 @@ static void conn_free(conn *c)
     *pp = c->next;
     if (c->w != NULL)
         strata_watch_remove(c->w);
+    if (c->linger_timer != 0)
+        strata_loop_cancel(c->srv->loop, c->linger_timer);
     strata_free(c->s);
     free(c->msg.data);
     free(c);
@@ -746,6 +756,55 @@ static void log_ws_close(conn *c)
 #endif
 }
 
+static strata_stream *bottom_of(strata_stream *s)
+{
+    while (s->lower != NULL)
+        s = s->lower;
+    return s;
+}
+
+static void linger_done(strata_loop *loop, void *ud)
+{
+    conn *c = ud;
+
+    (void)loop;
+    c->linger_timer = 0;
+    conn_free(c);
+}
+
+/* One lingering step: 1 to wait for more, 0 when the peer is done. */
+static int linger_step(conn *c)
+{
+    strata_stream *sock = bottom_of(c->s);
+    char sink[4096];
+    ssize_t r;
+
+    if (strata_flush(c->s) == STRATA_NEED_WRITE)
+        return 1;
+    (void)strata_shutdown(sock); /* the peer reads our close, then EOF */
+    while ((r = strata_read(sock, sink, sizeof sink)) > 0)
+        ;
+    return r == STRATA_NEED_READ || r == STRATA_NEED_WRITE;
+}
+
+static void conn_cb(strata_loop *loop, strata_watch *w, unsigned events,
+                    void *ud);
+
+/* From now on the socket is watched, not the failed stack above it (whose
+ * poll reports its error as ready and would spin). */
+static void linger_start(conn *c)
+{
+    strata_loop *loop = c->srv->loop;
+
+    c->lingering = 1;
+    strata_watch_remove(c->w);
+    c->w = strata_loop_watch(loop, bottom_of(c->s), STRATA_POLL_IN, conn_cb,
+                             c);
+    c->linger_timer = strata_loop_timer(loop, LINGER_MS, linger_done, c);
+    if (c->w == NULL || c->linger_timer == 0)
+        conn_free(c);
+}
+
 static void conn_end(conn *c, int r)
 {
     server *sv = c->srv;
@@ -760,7 +819,10 @@ static void conn_end(conn *c, int r)
         if (sv->once)
             say("connection: %s", why);
     }
-    conn_free(c);
+    if (r != 0 && c->ws && !sv->once)
+        linger_start(c);
+    else
+        conn_free(c);
     if (sv->once) {
         sv->status = r == 0 ? 0 : EXIT_RUNTIME;
         strata_loop_stop(sv->loop);
@@ -775,6 +837,11 @@ static void conn_cb(strata_loop *loop, strata_watch *w, unsigned events,
 
     (void)loop;
     (void)events;
+    if (c->lingering) {
+        if (linger_step(c) == 0)
+            conn_free(c);
+        return;
+    }
     for (i = 0; i < STEPS && r == 1; i++)
         r = echo_step(c);
     if (r == 1)

@@ -163,6 +163,24 @@ async def close_with(url, kwargs, code, reason):
     print("ok", case, flush=True)
 
 
+async def too_big(url, kwargs):
+    # Over the server's 16 MiB limit (inflated, when deflate is on): the
+    # server must close with 1009, and the close must reach us although we
+    # are still sending (it lingers instead of resetting the connection).
+    async with websockets.connect(url, **kwargs) as ws:
+        try:
+            await ws.send(b"x" * (17 * 1024 * 1024))
+            await asyncio.wait_for(ws.recv(), TIMEOUT)
+        except websockets.ConnectionClosed as e:
+            code = e.rcvd.code if e.rcvd is not None else None
+            if code != 1009:
+                raise Failure("too_big: server closed with %s, wanted 1009"
+                              % code)
+            print("ok too_big_1009", flush=True)
+            return
+    raise Failure("too_big: the server accepted a 17 MiB message")
+
+
 async def subprotocol(url, kwargs):
     async with websockets.connect(url, subprotocols=["other", PROTOCOL],
                                   **kwargs) as ws:
@@ -183,6 +201,7 @@ async def scenario(url, deflate, kwargs):
     await subprotocol(url, kwargs)
     await close_with(url, kwargs, 1000, "bye")
     await close_with(url, kwargs, 4000, "custom reason \u2713")
+    await too_big(url, kwargs)
 
 
 def main(argv):
