@@ -1683,6 +1683,13 @@ static unsigned ws_wants(strata_stream *s)
 
 /* ---- accessors -------------------------------------------------------- */
 
+unsigned long strata_ws_pongs(strata_stream *s)
+{
+    strata_ws *w = ws_of(s);
+
+    return w != NULL ? w->pongs : 0;
+}
+
 int strata_ws_closing(strata_stream *s)
 {
     strata_ws *w = ws_of(s);

@@ -139,6 +139,9 @@ strata_stream *strata_ws_new(strata_stream *lower, const strata_ws_opts *o,
 int strata_ws_handshake(strata_stream *s);
 /* Send a ping (len <= 125). 0, NEED_* (retry), or an error. */
 int strata_ws_ping(strata_stream *s, const void *data, size_t len);
+/* Pongs received so far: answers to strata_ws_ping (a peer may answer
+ * only the latest of several pings, RFC 6455 5.5.3) or unsolicited ones. */
+unsigned long strata_ws_pongs(strata_stream *s);
 /* Send a close frame with a code (1000..4999, valid per RFC) and reason
  * (<= 123 bytes). 0, NEED_* (retry), STRATA_ERR_ARG for a bad code. */
 int strata_ws_close(strata_stream *s, unsigned code, const char *reason);

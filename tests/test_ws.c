@@ -1052,9 +1052,11 @@ static void test_ping_api(void **state)
     assert_int_equal(strata_ws_ping(r.ws, NULL, 0), 0);
     assert_int_equal(raw_frame(&r, buf, sizeof buf, &len, &masked), 0x89);
     assert_int_equal(len, 0);
-    /* a pong from the peer is taken quietly */
+    /* a pong from the peer is taken quietly, and counted */
+    assert_int_equal(strata_ws_pongs(r.ws), 0);
     peer_frame(&r, 0x8a, "x", 1);
     assert_int_equal(recv_some(r.ws), STRATA_NEED_READ);
+    assert_int_equal(strata_ws_pongs(r.ws), 1);
     raw_empty(&r);
     rig_close(&r);
 }

@@ -8,9 +8,9 @@
  * that streams (or a large message) would otherwise fill both socket
  * buffers and stall both ends. Every wait is bounded by CASE_MS.
  *
- * The ws API offers no way to observe a pong, so the ping cases check what
- * can be seen: a ping (even in the middle of a fragmented message) is
- * accepted by the peer and does not disturb the echoes or their order.
+ * The ping case checks that pings (even in the middle of a fragmented
+ * message) are answered with pongs, and do not disturb the echoes or their
+ * order.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -346,7 +346,14 @@ static void pings(strata_stream *s)
         { b, 10000, 0, 0 },
     };
 
+    unsigned long before = strata_ws_pongs(s), got;
+
     exchange(s, "ping", out, 7, in, 2);
+    /* every ping went before the last echo; a peer may answer only the
+     * latest of several unanswered pings (RFC 6455 5.5.3) */
+    got = strata_ws_pongs(s) - before;
+    if (got < 1 || got > 4)
+        fail("ping", "%lu pongs for 4 pings", got);
     ok("ping");
 }
 
