@@ -535,15 +535,18 @@ static int push_bytes(strata_ws *w, const uint8_t *p, size_t len,
     return 0;
 }
 
+/* A control frame is the layer's own, not the caller's: the caller will
+ * not know to flush a write buffer below for it (a pong must not wait
+ * there for the application's next message), so the layer flushes, best
+ * effort; what cannot go yet shows in strata_wants below. */
 static void control_sent(strata_ws *w)
 {
     if (w->ctl_is_close) {
         w->close_sent = 1;
         w->ctl_is_close = 0;
         w->pong_pending = w->ping_pending = 0;
-        /* best effort through a write buffer: nothing follows it */
-        (void)strata_flush(w->out);
     }
+    (void)strata_flush(w->out);
     w->ctl_len = w->ctl_off = 0;
 }
 
