@@ -526,8 +526,14 @@ static ssize_t line_sendv(strata_stream *s, const struct iovec *iov, int n,
         return STRATA_ERR_STATE;
     if (total > l->max_len - l->sent)
         return STRATA_ERR_TOO_BIG;
-    if (bad_content(l, iov, n, end))
+    if (n == 1 && l->sep_len == 1 && !any_eol(l)) {
+        /* the common case, one buffer and a one-byte separator: nothing
+         * can be split across sends, a memchr says it all */
+        if (total > 0 && memchr(iov[0].iov_base, l->sep[0], total) != NULL)
+            return STRATA_ERR_ARG;
+    } else if (bad_content(l, iov, n, end)) {
         return STRATA_ERR_ARG;
+    }
     r = push_sep(l);
     if (r < 0)
         return r;

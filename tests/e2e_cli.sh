@@ -13,6 +13,10 @@ set -u
 
 STRATA=${1:?usage: e2e_cli.sh /path/to/strata}
 T=30 # seconds any one command may take
+# A server lives through a whole group of cases, which on a loaded machine
+# (ctest -j2 beside the interop tests, a sanitizer build) can outlast one
+# command's T; the trap kills it at the end anyway.
+T_SERVER=110
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/strata_e2e.XXXXXX")
 PIDS=()
 FAILED=0
@@ -45,7 +49,7 @@ start_listener() {
     shift 2
     : >"$log" # exists before the server opens it: grep below may be first
     # shellcheck disable=SC2086
-    timeout "$T" "$STRATA" listen "$uri" --echo -v ${LOPTS:-} "$@" 2>"$log" &
+    timeout "$T_SERVER" "$STRATA" listen "$uri" --echo -v ${LOPTS:-} "$@" 2>"$log" &
     LPID=$!
     PIDS+=("$LPID")
     for i in $(seq 200); do
