@@ -22,6 +22,38 @@ uint64_t strata_rand(uint64_t *x)
     return z ^ (z >> 31);
 }
 
+static void *count_alloc(void *ud, size_t size)
+{
+    strata_test_counter *c = ud;
+
+    if (c->refuse || ++c->calls == c->fail_at)
+        return NULL;
+    c->live++;
+    return malloc(size);
+}
+
+static void *count_realloc(void *ud, void *p, size_t size)
+{
+    return p == NULL ? count_alloc(ud, size) : realloc(p, size);
+}
+
+static void count_free(void *ud, void *p)
+{
+    strata_test_counter *c = ud;
+
+    if (p != NULL)
+        c->live--;
+    free(p);
+}
+
+strata_allocator strata_test_allocator(strata_test_counter *c)
+{
+    strata_allocator a = {count_alloc, count_realloc, count_free, NULL};
+
+    a.ud = c;
+    return a;
+}
+
 uint64_t strata_test_seed(void)
 {
     const char *env = getenv("STRATA_SEED");

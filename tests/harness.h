@@ -49,6 +49,15 @@ int strata_prop_run(const strata_prop_opts *o, strata_prop_build build,
 /* Seed from STRATA_SEED in the environment, else from the clock; printed. */
 uint64_t strata_test_seed(void);
 
+/* An allocator that counts live blocks and can refuse: every allocation
+ * when refuse is set, or only the fail_at-th (1-based; 0: none). */
+typedef struct strata_test_counter {
+    long live, calls, fail_at;
+    int refuse;
+} strata_test_counter;
+
+strata_allocator strata_test_allocator(strata_test_counter *c);
+
 /* splitmix64: small, seedable, good enough for schedules. */
 uint64_t strata_rand(uint64_t *state);
 

@@ -237,39 +237,10 @@ static void test_new_buffer_size(void **state)
     strata_free(a);
 }
 
-/* An allocator that counts, and can refuse the n-th request. */
-typedef struct counting {
-    int live, calls, fail_at;
-} counting;
-
-static void *c_alloc(void *ud, size_t size)
-{
-    counting *c = ud;
-
-    if (++c->calls == c->fail_at)
-        return NULL;
-    c->live++;
-    return malloc(size);
-}
-
-static void *c_realloc(void *ud, void *p, size_t size)
-{
-    (void)ud;
-    return realloc(p, size);
-}
-
-static void c_free(void *ud, void *p)
-{
-    counting *c = ud;
-
-    c->live--;
-    free(p);
-}
-
 static void test_allocator(void **state)
 {
-    counting c = {0, 0, 0};
-    strata_allocator al = {c_alloc, c_realloc, c_free, &c};
+    strata_test_counter c = {0, 0, 0, 0};
+    strata_allocator al = strata_test_allocator(&c);
     strata_stream *a, *b, *line;
     int i;
 

@@ -24,6 +24,8 @@
 #include <strata/stream.h>
 #include <strata/socket.h>
 
+#include "harness.h"
+
 #define WAIT_MS 5000
 
 /* Wait until fd has one of events; fail the test after WAIT_MS. */
@@ -681,37 +683,15 @@ static void test_misuse(void **state)
     strata_free(s);
 }
 
-/* An allocator that counts, and can refuse. */
-typedef struct counting {
-    int live, refuse;
-} counting;
-
-static void *c_alloc(void *ud, size_t n)
-{
-    counting *c = ud;
-
-    if (c->refuse)
-        return NULL;
-    c->live++;
-    return malloc(n);
-}
-
-static void c_free(void *ud, void *p)
-{
-    ((counting *)ud)->live--;
-    free(p);
-}
-
 static void test_ownership(void **state)
 {
-    counting cnt = {0, 0};
-    strata_allocator al = {c_alloc, NULL, c_free, NULL};
+    strata_test_counter cnt = {0, 0, 0, 0};
+    strata_allocator al = strata_test_allocator(&cnt);
     strata_socket sk;
     strata_stream *s;
     int sv[2];
 
     (void)state;
-    al.ud = &cnt;
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
     /* Caller storage, descriptor not owned: free leaves it open. */
     strata_socket_init(&sk, sv[0], 0);

@@ -642,36 +642,14 @@ static void test_property(void **state)
         fail_msg("%s", err);
 }
 
-/* An allocator that counts, and can refuse. */
-typedef struct counting {
-    int live, refuse;
-} counting;
-
-static void *c_alloc(void *ud, size_t n)
-{
-    counting *c = ud;
-
-    if (c->refuse)
-        return NULL;
-    c->live++;
-    return malloc(n);
-}
-
-static void c_free(void *ud, void *p)
-{
-    ((counting *)ud)->live--;
-    free(p);
-}
-
 static void test_allocator(void **state)
 {
-    counting cnt = {0, 0};
-    strata_allocator al = {c_alloc, NULL, c_free, NULL};
+    strata_test_counter cnt = {0, 0, 0, 0};
+    strata_allocator al = strata_test_allocator(&cnt);
     strata_stream *w;
     mock m;
 
     (void)state;
-    al.ud = &cnt;
     mock_init(&m);
     w = strata_wbuf_new(&m.base, 128, 0, &al);
     assert_non_null(w);
