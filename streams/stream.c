@@ -192,6 +192,8 @@ const char *strata_strerror(int status)
     case STRATA_ERR_ARG: return "invalid argument";
     case STRATA_ERR_TIMEOUT: return "timed out";
     case STRATA_ERR_UNSUPPORTED: return "operation not supported by this layer";
+    case STRATA_ERR_TRUNCATED:
+        return "connection cut: the transport ended without the peer's close";
     default: return status >= 0 ? "success" : "unknown status";
     }
 }

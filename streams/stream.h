@@ -67,7 +67,9 @@ enum {
     STRATA_ERR_STATE = -16,  /* call not valid in this state (send after shutdown) */
     STRATA_ERR_ARG = -17,    /* bad argument (NULL, bad size, bad flags) */
     STRATA_ERR_TIMEOUT = -18,/* a deadline passed (blocking helpers, timers) */
-    STRATA_ERR_UNSUPPORTED = -19 /* operation not offered by this layer */
+    STRATA_ERR_UNSUPPORTED = -19,/* operation not offered by this layer */
+    STRATA_ERR_TRUNCATED = -20 /* the transport ended without the peer's
+                                  close (TLS close_notify): cut, not ended */
 };
 
 /* Message flags (strata_send's flags, strata_recv's *flags). */

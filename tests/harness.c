@@ -54,6 +54,31 @@ strata_allocator strata_test_allocator(strata_test_counter *c)
     return a;
 }
 
+const char *strata_test_certs(void)
+{
+#if defined(STRATA_CERTS_SCRIPT) && defined(STRATA_CERTS_DIR)
+    static int made;
+    char cmd[1024];
+
+    if (!made) {
+        snprintf(cmd, sizeof cmd, "bash '%s' '%s' >/dev/null",
+                 STRATA_CERTS_SCRIPT, STRATA_CERTS_DIR);
+        made = system(cmd) == 0 ? 1 : -1;
+    }
+    return made == 1 ? STRATA_CERTS_DIR : NULL;
+#else
+    return NULL;
+#endif
+}
+
+const char *strata_test_cert(char *buf, size_t len, const char *name)
+{
+    const char *dir = strata_test_certs();
+
+    snprintf(buf, len, "%s/%s", dir ? dir : ".", name);
+    return buf;
+}
+
 uint64_t strata_test_seed(void)
 {
     const char *env = getenv("STRATA_SEED");

@@ -58,6 +58,12 @@ typedef struct strata_test_counter {
 
 strata_allocator strata_test_allocator(strata_test_counter *c);
 
+/* The folder of test certificates (tests/certs/make_certs.sh, run on the
+ * first call; instant once made), or NULL when they cannot be made. */
+const char *strata_test_certs(void);
+/* dir/name of the certificate folder, into buf. */
+const char *strata_test_cert(char *buf, size_t len, const char *name);
+
 /* splitmix64: small, seedable, good enough for schedules. */
 uint64_t strata_rand(uint64_t *state);
 
