@@ -6,7 +6,8 @@ set -euo pipefail
 pkgs=(
   build-essential cmake pkg-config      # the build
   libcmocka-dev                         # unit tests
-  libwolfssl-dev zlib1g-dev             # WebSocket: SHA-1/base64, deflate
+  libwolfssl-dev zlib1g-dev             # TLS; WebSocket SHA-1/base64, deflate
+  openssl                               # test certificates; TLS interop peer
   python3-websockets                    # WebSocket interop peer
   libwslay-dev                          # WebSocket framing baseline (bench)
   clang-14 libclang-rt-14-dev           # sanitizers and libFuzzer
