@@ -5,6 +5,17 @@
  * callback keeps it and tells wolfSSL "would block"; the layer then
  * returns the kept code, so NEED_* always speak of the bottom transport
  * whatever wolfSSL was doing (a handshake flight, an alert, a key update).
+ *
+ * What the lower stream does not take at once is kept in the layer's own
+ * output buffer and tls_io_send reports it sent. wolfSSL's own "pending
+ * output" state is thereby avoided: with it, a sealed record must be
+ * retried with the very same length, which a caller that changes its next
+ * send (the contract allows that after a partial send) or a key update
+ * in between would break. So a record wolfSSL sealed is a record accepted,
+ * as in a write buffer, and the buffer is pushed out before the next
+ * record, by strata_flush, and around every read (wants says WRITE while
+ * it holds bytes). It holds at most one handshake flight or one record
+ * plus a few alerts (TLS_OUT_MAX).
  */
 #include <stdio.h>
 #include <string.h>
@@ -13,6 +24,7 @@
 #include "tls_internal.h"
 
 #define TLS_RECORD_MAX 16384
+#define TLS_OUT_MAX (64u * 1024u)
 
 typedef struct strata_tls {
     strata_stream base;
@@ -20,6 +32,8 @@ typedef struct strata_tls {
     WOLFSSL *ssl;
     size_t record_size;
     unsigned char *gather;      /* small iovec pieces -> one record */
+    unsigned char *out;         /* sealed bytes the lower has not taken */
+    size_t out_off, out_len, out_cap;
     int io_need;                /* the lower's NEED code of the last callback */
     int lower_err;              /* the lower's error, kept as it was */
     int lower_eof;              /* the lower stream ended */
@@ -29,6 +43,8 @@ typedef struct strata_tls {
     int peer_closed;            /* close_notify received */
     int sent_notify;            /* our close_notify went out */
     int lower_shut;             /* the lower stream was shut down */
+    int wrote_any;              /* wolfSSL sent something */
+    int own_alert;              /* an alert this layer sent, or 0 */
     char reason[128];
 } strata_tls;
 
@@ -57,32 +73,123 @@ static int tls_io_recv(WOLFSSL *ssl, char *buf, int sz, void *ctx)
     return WOLFSSL_CBIO_ERR_GENERAL;
 }
 
+/* Room for n more bytes in the output buffer, within TLS_OUT_MAX. */
+static int out_reserve(strata_tls *t, size_t n)
+{
+    size_t need = t->out_len + n, cap;
+    unsigned char *p;
+
+    if (need <= t->out_cap)
+        return 0;
+    if (t->out_off > 0) {   /* slide the unsent bytes to the front */
+        memmove(t->out, t->out + t->out_off, t->out_len - t->out_off);
+        t->out_len -= t->out_off;
+        t->out_off = 0;
+        need = t->out_len + n;
+        if (need <= t->out_cap)
+            return 0;
+    }
+    if (need > TLS_OUT_MAX)
+        return -1;
+    cap = need < TLS_RECORD_MAX + 512 ? TLS_RECORD_MAX + 512 : need;
+    p = strata_realloc(t->base.alloc, t->out, cap);
+    if (!p)
+        return -1;
+    t->out = p;
+    t->out_cap = cap;
+    return 0;
+}
+
+/* Push the output buffer down: 0 once empty, else the lower's NEED code or
+ * its error (kept). MSG_END: over a message stream, the rest of a record
+ * ends the message its first bytes began. */
+static int push_out(strata_tls *t)
+{
+    while (t->out_off < t->out_len) {
+        ssize_t r = strata_send(t->base.lower, t->out + t->out_off,
+                                t->out_len - t->out_off, STRATA_MSG_END);
+
+        if (r > 0) {
+            t->out_off += (size_t)r;
+            continue;
+        }
+        if (r == 0 || r == STRATA_NEED_READ || r == STRATA_NEED_WRITE)
+            return r == 0 ? STRATA_NEED_WRITE : (int)r;
+        t->lower_err = (int)r;
+        return t->failed = (int)r;
+    }
+    t->out_off = t->out_len = 0;
+    return 0;
+}
+
+static int out_pending(const strata_tls *t)
+{
+    return t->out_off < t->out_len;
+}
+
 static int tls_io_send(WOLFSSL *ssl, char *buf, int sz, void *ctx)
 {
     strata_tls *t = ctx;
-    ssize_t r;
+    ssize_t r = 0;
 
     (void)ssl;
-    /* MSG_END: over a lower stream with messages each write is whole. */
-    r = strata_send(t->base.lower, buf, (size_t)sz, STRATA_MSG_END);
-    if (r > 0)
-        return (int)r;
-    if (r == STRATA_NEED_READ || r == STRATA_NEED_WRITE) {
-        t->io_need = (int)r;
+    t->wrote_any = 1;
+    if (t->lower_shut)      /* our direction below is closed: drop */
+        return sz;
+    if (!out_pending(t)) {
+        r = strata_send(t->base.lower, buf, (size_t)sz, STRATA_MSG_END);
+        if (r == sz)
+            return sz;
+        if (r == STRATA_NEED_READ || r == STRATA_NEED_WRITE || r == 0) {
+            t->io_need = r == 0 ? STRATA_NEED_WRITE : (int)r;
+            r = 0;
+        } else if (r < 0) {
+            t->lower_err = (int)r;
+            return WOLFSSL_CBIO_ERR_CONN_RST;
+        }
+    }
+    if (out_reserve(t, (size_t)(sz - r)) != 0) {
+        if (r > 0)
+            return (int)r;
+        if (!t->io_need)
+            t->io_need = STRATA_NEED_WRITE;
         return WOLFSSL_CBIO_ERR_WANT_WRITE;
     }
-    if (r == 0) {   /* nothing moved and no reason given: try again later */
-        t->io_need = STRATA_NEED_WRITE;
-        return WOLFSSL_CBIO_ERR_WANT_WRITE;
-    }
-    t->lower_err = (int)r;
-    return WOLFSSL_CBIO_ERR_CONN_RST;
+    memcpy(t->out + t->out_len, buf + r, (size_t)(sz - r));
+    t->out_len += (size_t)(sz - r);
+    return sz;
+}
+
+/* After a call that ended waiting: bytes still in the output buffer go
+ * first (the peer may wait for them), so their NEED code wins. */
+static int settle(strata_tls *t, int status)
+{
+    int r;
+
+    if (!out_pending(t) || (status != STRATA_NEED_READ
+                            && status != STRATA_NEED_WRITE))
+        return status;
+    r = push_out(t);
+    return r != 0 ? r : status;
+}
+
+/* wolfSSL names the alerts it knows; TLS 1.3's newer ones get a number. */
+static const char *alert_name(int code, char num[16])
+{
+    const char *n = wolfSSL_alert_desc_string_long(code);
+
+    if (code == 116)
+        return "certificate_required";
+    if (n && strcmp(n, "") != 0)
+        return n;
+    snprintf(num, 16, "%d", code);
+    return num;
 }
 
 /* Remember why wolfSSL failed, in words a user can act on. */
 static void note_reason(strata_tls *t, int err)
 {
-    char buf[80];
+    char buf[80], num[16];
     WOLFSSL_ALERT_HISTORY h;
 
     wolfSSL_ERR_error_string_n((unsigned long)err, buf, sizeof buf);
@@ -90,12 +197,36 @@ static void note_reason(strata_tls *t, int err)
     wolfSSL_get_alert_history(t->ssl, &h);
     if (h.last_rx.code > 0 && h.last_rx.level == alert_fatal)
         snprintf(t->reason, sizeof t->reason, "%s (peer sent alert %s)",
-                 buf, wolfSSL_alert_desc_string_long(h.last_rx.code));
+                 buf, alert_name(h.last_rx.code, num));
     else if (h.last_tx.code > 0 && h.last_tx.level == alert_fatal)
         snprintf(t->reason, sizeof t->reason, "%s (sent alert %s)", buf,
-                 wolfSSL_alert_desc_string_long(h.last_tx.code));
+                 alert_name(h.last_tx.code, num));
+    else if (t->own_alert)
+        snprintf(t->reason, sizeof t->reason, "%s (sent alert %s)", buf,
+                 alert_name(t->own_alert, num));
     else
         snprintf(t->reason, sizeof t->reason, "%s", buf);
+}
+
+/* wolfSSL sends no alert for bytes that are not TLS records at all (an
+ * HTTP request on a TLS port). A server that has sent nothing yet answers
+ * them with a plaintext fatal unexpected_message, as RFC 8446 5 asks for
+ * an unknown record type; after that it is quiet, as wolfSSL decided. */
+static void alert_garbage(strata_tls *t)
+{
+    static const unsigned char alert[7] = {21, 3, 3, 0, 2, 2, 10};
+    WOLFSSL_ALERT_HISTORY h;
+
+    memset(&h, 0, sizeof h);
+    wolfSSL_get_alert_history(t->ssl, &h);
+    if (t->cfg->role != STRATA_TLS_SERVER || t->wrote_any
+        || h.last_tx.level > 0)  /* -1: none yet */
+        return;
+    if (strata_send(t->base.lower, alert, sizeof alert, STRATA_MSG_END)
+        == (ssize_t)sizeof alert) {
+        t->own_alert = alert[6];
+        (void)strata_flush(t->base.lower);
+    }
 }
 
 /* Turn a wolfSSL result <= 0 into a strata status (and fail for good
@@ -126,6 +257,8 @@ static int map_result(strata_tls *t, int ret)
                  t->connected ? "" : " during the handshake");
         return t->failed = STRATA_ERR_TRUNCATED;
     }
+    if (!t->connected)
+        alert_garbage(t);
     note_reason(t, err);
     if (err == LENGTH_ERROR)    /* a record over the TLS size limit */
         return t->failed = STRATA_ERR_TOO_BIG;
@@ -136,17 +269,25 @@ static int drive_handshake(strata_tls *t)
 {
     int r;
 
-    if (t->connected)
-        return 0;
     if (t->failed)
         return t->failed;
+    if (t->connected)
+        return 0;
+    if ((r = push_out(t)) != 0)
+        return r;
     t->io_need = 0;
-    r = wolfSSL_negotiate(t->ssl);
+    /* wolfSSL_connect / _accept follow the version agreed so far, not the
+     * one the object started with (wolfSSL_negotiate's choice), so a
+     * handshake resumed after a NEED code stays on its state machine. */
+    r = t->cfg->role == STRATA_TLS_CLIENT ? wolfSSL_connect(t->ssl)
+                                          : wolfSSL_accept(t->ssl);
     if (r == WOLFSSL_SUCCESS) {
         t->connected = 1;
-        return 0;
+        /* a client's Finished (or a server's tickets) may still be here */
+        r = push_out(t);
+        return r == STRATA_NEED_READ || r == STRATA_NEED_WRITE ? 0 : r;
     }
-    r = map_result(t, r);
+    r = settle(t, map_result(t, r));
     if (r == STRATA_EOF) {   /* close_notify instead of a handshake */
         snprintf(t->reason, sizeof t->reason,
                  "the peer closed during the handshake");
@@ -174,9 +315,15 @@ static ssize_t tls_recv(strata_stream *s, void *buf, size_t len,
     want = len > 0x7fffffff ? 0x7fffffff : (int)len;
     t->io_need = 0;
     r = wolfSSL_read(t->ssl, buf, want);
-    if (r > 0)
+    if (r > 0) {
+        /* a KeyUpdate answer may wait below; a blocked push is not this
+         * read's failure (wants says WRITE), and a failed one shows on
+         * the next call, after these bytes are delivered */
+        if (out_pending(t))
+            (void)push_out(t);
         return r;
-    return map_result(t, r);
+    }
+    return settle(t, map_result(t, r));
 }
 
 /* The next record's plaintext: one iovec piece, or small pieces gathered.
@@ -249,35 +396,41 @@ static ssize_t tls_sendv(strata_stream *s, const struct iovec *iov, int n,
         return STRATA_ERR_STATE;
     if ((r = drive_handshake(t)) != 0)
         return r;
+    if ((r = push_out(t)) != 0)     /* the last record first */
+        return r;
     /* Work on a copy of at most 16 pieces; the rest goes in a later call
      * (a partial send is allowed by the contract). */
     cnt = n < 16 ? n : 16;
     memcpy(v, iov, (size_t)cnt * sizeof *iov);
-    for (;;) {
+    while (!out_pending(t)) {
         rec = next_record(t, v + first, cnt - first, &len);
         if (len == 0)
-            return (ssize_t)total;
+            break;
         t->io_need = 0;
         r = wolfSSL_write(t->ssl, rec, (int)len);
-        if (r <= 0) {
+        if (r <= 0) {   /* sealed nothing (a flight over TLS_OUT_MAX) */
             r = map_result(t, r);
-            /* Bytes already sealed and sent count; the blocked record is
-             * retried when the caller sends the rest. */
-            if (total > 0 && (r == STRATA_NEED_READ || r == STRATA_NEED_WRITE))
-                return (ssize_t)total;
-            return r;
+            return total > 0 && (r == STRATA_NEED_READ
+                                 || r == STRATA_NEED_WRITE) ? (ssize_t)total
+                                                            : r;
         }
+        /* sealed: the record is ours to deliver, its bytes are accepted */
         total += (size_t)r;
         first += advance(v + first, cnt - first, (size_t)r);
     }
+    return (ssize_t)total;
 }
 
 static int tls_flush(strata_stream *s)
 {
     strata_tls *t = (strata_tls *)s;
 
+    int r;
+
     if (t->failed)
         return t->failed;
+    if ((r = push_out(t)) != 0)
+        return r;
     return strata_flush(t->base.lower);
 }
 
@@ -300,6 +453,8 @@ static int tls_shutdown(strata_stream *s)
         }
         t->sent_notify = 1;
     }
+    if ((r = push_out(t)) != 0)
+        return r;
     if (!t->lower_shut) {
         r = strata_shutdown(t->base.lower);
         if (r != 0)
@@ -307,6 +462,11 @@ static int tls_shutdown(strata_stream *s)
         t->lower_shut = 1;
     }
     return 0;
+}
+
+static unsigned tls_wants(strata_stream *s)
+{
+    return out_pending((strata_tls *)s) ? STRATA_WANT_WRITE : 0;
 }
 
 static unsigned tls_poll(strata_stream *s, unsigned events)
@@ -332,11 +492,12 @@ static void tls_close(strata_stream *s)
     wolfSSL_free(t->ssl);
     strata_tls_config_unref(t->cfg);
     strata_dealloc(t->base.alloc, t->gather);
+    strata_dealloc(t->base.alloc, t->out);
 }
 
 static const strata_stream_ops tls_ops = {
-    "tls", tls_recv, tls_sendv, tls_flush, tls_shutdown, tls_poll, NULL,
-    NULL, tls_close,
+    "tls", tls_recv, tls_sendv, tls_flush, tls_shutdown, tls_poll,
+    tls_wants, NULL, tls_close,
 };
 
 /* Client: SNI (not for an IP literal, RFC 6066) and the name to check. */
@@ -451,9 +612,10 @@ int strata_tls_key_update(strata_stream *s)
         return STRATA_ERR_STATE;
     t->io_need = 0;
     r = wolfSSL_update_keys(t->ssl);
-    if (r == WOLFSSL_SUCCESS)
-        return 0;
-    return map_result(t, r);
+    if (r != WOLFSSL_SUCCESS)
+        return settle(t, map_result(t, r));
+    r = push_out(t);
+    return r == STRATA_NEED_READ || r == STRATA_NEED_WRITE ? 0 : r;
 }
 
 const char *strata_tls_alpn(strata_stream *s)
@@ -550,12 +712,14 @@ static int alert_of(strata_stream *s, int sent)
 
     if (!t)
         return -1;
+    if (sent && t->own_alert)
+        return t->own_alert;
     memset(&h, 0, sizeof h);
     if (wolfSSL_get_alert_history(t->ssl, &h) != WOLFSSL_SUCCESS)
         return -1;
     if (sent)
-        return h.last_tx.level ? h.last_tx.code : -1;
-    return h.last_rx.level ? h.last_rx.code : -1;
+        return h.last_tx.level > 0 ? h.last_tx.code : -1;
+    return h.last_rx.level > 0 ? h.last_rx.code : -1;
 }
 
 int strata_tls_alert_sent(strata_stream *s)

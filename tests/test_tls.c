@@ -586,10 +586,8 @@ static void test_truncation(void **state)
 {
     strata_tls_config *cc = client_cfg();
     strata_tls_config *sc = server_cfg("server.pem", "server.key");
-    unsigned char rec[64];
     unsigned fl;
     char buf[64];
-    ssize_t n;
     pair p;
 
     (void)state;
@@ -602,25 +600,320 @@ static void test_truncation(void **state)
                      STRATA_ERR_TRUNCATED);
     assert_non_null(strstr(strata_tls_reason(p.s), "close_notify"));
     pair_close(&p);
+    strata_tls_config_free(cc);
+    strata_tls_config_free(sc);
+}
 
-    /* half a record, then the end */
+/* ---- bad input ------------------------------------------------------- */
+
+/* A server fed raw bytes: its handshake must fail with a status, a reason
+ * and (for garbage) an alert. */
+static int feed_server(const void *bytes, size_t len, int end, int *alert)
+{
+    strata_tls_config *sc = server_cfg("server.pem", "server.key");
+    strata_stream *raw, *end_s, *s;
+    int r, i;
+
+    assert_int_equal(strata_pipe_pair(&raw, &end_s, NULL, NULL), 0);
+    s = strata_tls_new(end_s, sc, NULL, NULL);
+    assert_non_null(s);
+    assert_int_equal(strata_send(raw, bytes, len, 0), (ssize_t)len);
+    if (end)
+        assert_int_equal(strata_shutdown(raw), 0);
+    for (i = 0; i < 10; i++)
+        if ((r = strata_tls_handshake(s)) != STRATA_NEED_READ)
+            break;
+    *alert = strata_tls_alert_sent(s);
+    assert_non_null(strata_tls_reason(s));
+    strata_free(s);
+    strata_free(raw);
+    strata_tls_config_free(sc);
+    return r;
+}
+
+static void test_garbage_handshake(void **state)
+{
+    static const char http[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    int alert;
+
+    (void)state;
+    assert_int_equal(feed_server(http, sizeof http - 1, 0, &alert),
+                     STRATA_ERR_TLS);
+    assert_true(alert > 0);
+    /* half a record header, then the end */
+    assert_int_equal(feed_server("\x16\x03\x01", 3, 1, &alert),
+                     STRATA_ERR_TRUNCATED);
+    /* nothing at all */
+    assert_int_equal(feed_server("", 0, 1, &alert), STRATA_ERR_TRUNCATED);
+}
+
+/* A record header that promises more than TLS allows (2^14 + 256 for
+ * ciphertext in 1.2, 2^14 + 256 in 1.3): refused before it is read. */
+static void test_record_over_limit(void **state)
+{
+    static const unsigned char hdr[5] = {0x17, 0x03, 0x03, 0x48, 0x01};
+    strata_tls_config *cc = client_cfg();
+    strata_tls_config *sc = server_cfg("server.pem", "server.key");
+    unsigned char buf[64];
+    unsigned fl;
+    ssize_t r;
+    pair p;
+
+    (void)state;
     pair_open(&p, cc, sc, NULL, NULL);
     assert_int_equal(handshake(&p, NULL, NULL), 0);
-    assert_int_equal(strata_send(p.s, "0123456789", 10, 0), 10);
-    n = strata_recv(p.raw_c, rec, sizeof rec, &fl);
-    assert_true(n > 10);
-    assert_int_equal(strata_shutdown(p.raw_s), 0);
-    /* put back only the first half of the record */
-    {
-        strata_stream *a, *b;
-        strata_tls_config *cc2 = cc;
-        (void)cc2;
-        (void)a;
-        (void)b;
-    }
+    transfer(p.c, p.s, "before", 6);
+    assert_int_equal(strata_send(p.raw_c, hdr, sizeof hdr, 0), 5);
+    r = strata_recv(p.s, buf, sizeof buf, &fl);
+    assert_true(r == STRATA_ERR_TOO_BIG || r == STRATA_ERR_TLS);
+    assert_true(strata_tls_alert_sent(p.s) > 0);
     pair_close(&p);
     strata_tls_config_free(cc);
     strata_tls_config_free(sc);
+}
+
+/* A record whose bytes were changed on the way: bad_record_mac. */
+static void test_tampered_record(void **state)
+{
+    strata_tls_config *cc = client_cfg();
+    strata_tls_config *sc = server_cfg("server.pem", "server.key");
+    unsigned char rec[256], buf[64];
+    unsigned fl;
+    ssize_t n;
+    pair p;
+
+    (void)state;
+    pair_open(&p, cc, sc, NULL, NULL);
+    assert_int_equal(handshake(&p, NULL, NULL), 0);
+    assert_int_equal(strata_send(p.c, "secret data", 11, 0), 11);
+    n = strata_recv(p.raw_s, rec, sizeof rec, &fl);   /* steal the record */
+    assert_true(n > 11);
+    rec[n - 3] ^= 0x40;
+    assert_int_equal(strata_send(p.raw_c, rec, (size_t)n, 0), n);
+    assert_int_equal(strata_recv(p.s, buf, sizeof buf, &fl), STRATA_ERR_TLS);
+    assert_int_equal(strata_tls_alert_sent(p.s), 20);   /* bad_record_mac */
+    /* half a record, then the transport ends: a cut */
+    pair_close(&p);
+    pair_open(&p, cc, sc, NULL, NULL);
+    assert_int_equal(handshake(&p, NULL, NULL), 0);
+    assert_int_equal(strata_send(p.c, "0123456789", 10, 0), 10);
+    n = strata_recv(p.raw_s, rec, sizeof rec, &fl);
+    assert_int_equal(strata_send(p.raw_c, rec, (size_t)n / 2, 0), n / 2);
+    assert_int_equal(strata_shutdown(p.raw_c), 0);
+    assert_int_equal(strata_recv(p.s, buf, sizeof buf, &fl),
+                     STRATA_ERR_TRUNCATED);
+    pair_close(&p);
+    strata_tls_config_free(cc);
+    strata_tls_config_free(sc);
+}
+
+/* ---- records and poll ------------------------------------------------ */
+
+/* Every record the client wrote, read raw off the pipe: none carries
+ * more than record_size plaintext (TLS 1.3 adds a type byte and a
+ * 16-byte tag). */
+static void test_record_size(void **state)
+{
+    strata_tls_config *cc = client_cfg();
+    strata_tls_config *sc = server_cfg("server.pem", "server.key");
+    static unsigned char data[5000], wire[8192];
+    strata_tls_opts co;
+    struct iovec iov[3];
+    size_t off = 0, records = 0;
+    ssize_t n, got = 0;
+    unsigned fl;
+    pair p;
+
+    (void)state;
+    memset(&co, 0, sizeof co);
+    co.server_name = "localhost";
+    co.record_size = 1000;
+    pair_open(&p, cc, sc, &co, NULL);
+    assert_int_equal(handshake(&p, NULL, NULL), 0);
+    while (got < (ssize_t)sizeof data) {
+        n = strata_send(p.c, data + got, sizeof data - (size_t)got, 0);
+        assert_true(n > 0);
+        got += n;
+    }
+    n = strata_recv(p.raw_c, wire, sizeof wire, &fl);
+    (void)n;
+    n = strata_recv(p.raw_s, wire, sizeof wire, &fl);
+    assert_true(n > 5000);
+    while (off + 5 <= (size_t)n) {
+        size_t len = ((size_t)wire[off + 3] << 8) | wire[off + 4];
+
+        assert_int_equal(wire[off], 0x17);
+        assert_true(len <= 1000 + 17);
+        off += 5 + len;
+        records++;
+    }
+    assert_int_equal(off, (size_t)n);
+    assert_int_equal(records, 5);
+    pair_close(&p);
+    /* small pieces of one send are gathered into one record */
+    pair_open(&p, cc, sc, NULL, NULL);
+    assert_int_equal(handshake(&p, NULL, NULL), 0);
+    iov[0].iov_base = "ab";
+    iov[0].iov_len = 2;
+    iov[1].iov_base = "cdef";
+    iov[1].iov_len = 4;
+    iov[2].iov_base = "g";
+    iov[2].iov_len = 1;
+    assert_int_equal(strata_sendv(p.c, iov, 3, 0), 7);
+    n = strata_recv(p.raw_s, wire, sizeof wire, &fl);
+    assert_int_equal(n, 5 + 7 + 17);
+    pair_close(&p);
+    strata_tls_config_free(cc);
+    strata_tls_config_free(sc);
+}
+
+/* Plaintext held inside wolfSSL is readable with nothing on the wire. */
+static void test_poll_buffered(void **state)
+{
+    strata_tls_config *cc = client_cfg();
+    strata_tls_config *sc = server_cfg("server.pem", "server.key");
+    char buf[16];
+    unsigned fl;
+    pair p;
+
+    (void)state;
+    pair_open(&p, cc, sc, NULL, NULL);
+    assert_int_equal(handshake(&p, NULL, NULL), 0);
+    transfer(p.s, p.c, "x", 1);   /* let the client take in the tickets */
+    assert_false(strata_poll(p.c, STRATA_POLL_IN) & STRATA_POLL_IN);
+    assert_int_equal(strata_send(p.s, "first record", 12, 0), 12);
+    assert_true(strata_poll(p.c, STRATA_POLL_IN) & STRATA_POLL_IN);
+    assert_int_equal(strata_recv(p.c, buf, 5, &fl), 5);
+    /* the record left the pipe whole; 7 bytes wait inside wolfSSL */
+    assert_int_equal(strata_pipe_pending(p.raw_c), 0);
+    assert_true(strata_poll(p.c, STRATA_POLL_IN) & STRATA_POLL_IN);
+    assert_int_equal(strata_recv(p.c, buf, sizeof buf, &fl), 7);
+    assert_false(strata_poll(p.c, STRATA_POLL_IN) & STRATA_POLL_IN);
+    assert_int_equal(strata_recv(p.c, buf, sizeof buf, &fl),
+                     STRATA_NEED_READ);
+    assert_true(strata_wants(p.c) & STRATA_WANT_READ);
+    pair_close(&p);
+    strata_tls_config_free(cc);
+    strata_tls_config_free(sc);
+}
+
+/* Every allocation of the layer goes through the stack's allocator and
+ * comes back; a refused allocation is a NULL stream, not a crash. */
+static void test_allocator(void **state)
+{
+    strata_test_counter cnt;
+    strata_allocator a;
+    strata_tls_config *cc, *sc;
+    strata_tls_opts co;
+    strata_stream *x, *y, *c, *s;
+
+    (void)state;
+    memset(&cnt, 0, sizeof cnt);
+    a = strata_test_allocator(&cnt);
+    cc = strata_tls_config_new(STRATA_TLS_CLIENT, &a);
+    sc = strata_tls_config_new(STRATA_TLS_SERVER, &a);
+    assert_int_equal(strata_tls_config_ca_file(cc, cert(2, "ca.pem"), NULL),
+                     0);
+    assert_int_equal(strata_tls_config_cert_file(sc, cert(0, "server.pem"),
+                                                 cert(1, "server.key")), 0);
+    assert_int_equal(strata_tls_config_alpn(sc, "h2"), 0);
+    memset(&co, 0, sizeof co);
+    co.server_name = "localhost";
+    assert_int_equal(strata_pipe_pair(&x, &y, NULL, &a), 0);
+    c = strata_tls_new(x, cc, &co, &a);
+    s = strata_tls_new(y, sc, NULL, &a);
+    assert_non_null(c);
+    assert_non_null(s);
+    transfer(c, s, "counted", 7);
+    strata_tls_config_free(cc);
+    strata_tls_config_free(sc);
+    strata_free(c);
+    strata_free(s);
+    assert_int_equal(cnt.live, 0);
+    cnt.refuse = 1;
+    assert_null(strata_tls_config_new(STRATA_TLS_CLIENT, &a));
+    assert_int_equal(cnt.live, 0);
+}
+
+/* ---- property runs ---------------------------------------------------- */
+
+typedef struct prop_cfg {
+    strata_tls_config *cc, *sc;
+} prop_cfg;
+
+static int build_tls(strata_stream *a, strata_stream *b, strata_stream **ta,
+                     strata_stream **tb, void *ud)
+{
+    prop_cfg *pc = ud;
+    strata_tls_opts co;
+
+    memset(&co, 0, sizeof co);
+    co.server_name = "localhost";
+    *ta = strata_tls_new(a, pc->cc, &co, NULL);
+    *tb = strata_tls_new(b, pc->sc, NULL, NULL);
+    return *ta && *tb ? 0 : -1;
+}
+
+/* Now and then a key update from either side, mid-stream. */
+static int key_update_step(strata_stream *a, strata_stream *b, uint64_t rnd,
+                           void *ud)
+{
+    int r;
+
+    (void)ud;
+    if (rnd % 397 != 0)
+        return 0;
+    r = strata_tls_key_update(rnd & 1024 ? a : b);
+    return r == STRATA_ERR_STATE || r == STRATA_NEED_READ
+           || r == STRATA_NEED_WRITE || r == 0 ? 0 : r;
+}
+
+static void prop(int version, unsigned messages, size_t max_size,
+                 size_t max_chunk, strata_prop_step step)
+{
+    prop_cfg pc;
+    strata_prop_opts o;
+    char err[256];
+
+    pc.cc = client_cfg();
+    pc.sc = server_cfg("server.pem", "server.key");
+    assert_int_equal(strata_tls_config_versions(pc.cc, version, version), 0);
+    memset(&o, 0, sizeof o);
+    o.seed = strata_test_seed();
+    o.messages = messages;
+    o.max_size = max_size;
+    o.max_fragment = max_size / 2 + 1;
+    o.max_read = 3000;
+    o.byte_stream = 1;
+    o.duplex = 1;
+    o.pipe.seed = o.seed;
+    o.pipe.max_chunk = max_chunk;
+    o.pipe.need_percent = 20;
+    o.pipe.capacity = 8192;
+    if (strata_prop_run(&o, build_tls, step, &pc, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    strata_tls_config_free(pc.cc);
+    strata_tls_config_free(pc.sc);
+}
+
+/* 1-byte pieces and random NEED codes through the handshake and data. */
+static void test_prop_one_byte_pieces(void **state)
+{
+    (void)state;
+    prop(STRATA_TLS_1_3, 200, 600, 1, NULL);
+    prop(STRATA_TLS_1_2, 200, 600, 1, NULL);
+}
+
+static void test_prop_10000_tls13(void **state)
+{
+    (void)state;
+    prop(STRATA_TLS_1_3, 10000, 4096, 2048, key_update_step);
+}
+
+static void test_prop_10000_tls12(void **state)
+{
+    (void)state;
+    prop(STRATA_TLS_1_2, 10000, 4096, 2048, NULL);
 }
 
 int main(void)
@@ -646,6 +939,15 @@ int main(void)
         cmocka_unit_test(test_close_notify_tls13),
         cmocka_unit_test(test_close_notify_tls12),
         cmocka_unit_test(test_truncation),
+        cmocka_unit_test(test_garbage_handshake),
+        cmocka_unit_test(test_record_over_limit),
+        cmocka_unit_test(test_tampered_record),
+        cmocka_unit_test(test_record_size),
+        cmocka_unit_test(test_poll_buffered),
+        cmocka_unit_test(test_allocator),
+        cmocka_unit_test(test_prop_one_byte_pieces),
+        cmocka_unit_test(test_prop_10000_tls13),
+        cmocka_unit_test(test_prop_10000_tls12),
     };
 
     if (!strata_test_certs()) {
