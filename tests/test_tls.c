@@ -604,6 +604,54 @@ static void test_truncation(void **state)
     strata_tls_config_free(sc);
 }
 
+/* The codes speak of the bottom transport: a client's first send waits for
+ * the server's reply (NEED_READ); a server's recv over a nearly full pipe
+ * waits to push its flight out (NEED_WRITE), and wants says so. */
+static void test_need_codes_cross(void **state)
+{
+    strata_tls_config *cc = client_cfg();
+    strata_tls_config *sc = server_cfg("server.pem", "server.key");
+    strata_pipe_opts po;
+    char buf[16];
+    unsigned fl;
+    ssize_t r;
+    int i;
+    pair p;
+
+    (void)state;
+    memset(&po, 0, sizeof po);
+    po.capacity = 512;          /* a ClientHello fits, a server flight not */
+    pair_open(&p, cc, sc, NULL, &po);
+    r = strata_send(p.c, "early", 5, 0);
+    assert_int_equal(r, STRATA_NEED_READ);
+    assert_true(strata_wants(p.c) & STRATA_WANT_READ);
+    /* the server takes the ClientHello in and cannot push its flight */
+    for (i = 0; i < 50 && r == STRATA_NEED_READ; i++) {
+        r = strata_recv(p.s, buf, sizeof buf, &fl);
+        if (r == STRATA_NEED_READ)
+            r = strata_send(p.c, "early", 5, 0);
+    }
+    assert_int_equal(r, STRATA_NEED_WRITE);
+    assert_true(strata_wants(p.s) & STRATA_WANT_WRITE);
+    assert_false(strata_poll(p.s, STRATA_POLL_OUT) & STRATA_POLL_OUT);
+    /* driven on, both finish and the early bytes arrive */
+    for (i = 0; i < 10000; i++) {
+        r = strata_send(p.c, "early", 5, 0);
+        if (r == 5)
+            break;
+        (void)strata_recv(p.s, buf, sizeof buf, &fl);
+    }
+    assert_int_equal(r, 5);
+    for (i = 0; i < 10000; i++)
+        if ((r = strata_recv(p.s, buf, sizeof buf, &fl)) > 0)
+            break;
+    assert_int_equal(r, 5);
+    assert_memory_equal(buf, "early", 5);
+    pair_close(&p);
+    strata_tls_config_free(cc);
+    strata_tls_config_free(sc);
+}
+
 /* ---- bad input ------------------------------------------------------- */
 
 /* A server fed raw bytes: its handshake must fail with a status, a reason
@@ -939,6 +987,7 @@ int main(void)
         cmocka_unit_test(test_close_notify_tls13),
         cmocka_unit_test(test_close_notify_tls12),
         cmocka_unit_test(test_truncation),
+        cmocka_unit_test(test_need_codes_cross),
         cmocka_unit_test(test_garbage_handshake),
         cmocka_unit_test(test_record_over_limit),
         cmocka_unit_test(test_tampered_record),
