@@ -15,7 +15,10 @@
  * as in a write buffer, and the buffer is pushed out before the next
  * record, by strata_flush, and around every read (wants says WRITE while
  * it holds bytes). It holds at most one handshake flight or one record
- * plus a few alerts (TLS_OUT_MAX).
+ * plus a few alerts (TLS_OUT_MAX). It keeps where each of wolfSSL's
+ * writes ends and never sends across that line in one lower send: over a
+ * message stream each write is one message, and a layer such as the
+ * WebSocket continues a partly sent message only with its own rest.
  */
 #include <stdio.h>
 #include <string.h>
@@ -25,6 +28,7 @@
 
 #define TLS_RECORD_MAX 16384
 #define TLS_OUT_MAX (64u * 1024u)
+#define TLS_OUT_WRITES 8
 
 typedef struct strata_tls {
     strata_stream base;
@@ -34,6 +38,8 @@ typedef struct strata_tls {
     unsigned char *gather;      /* small iovec pieces -> one record */
     unsigned char *out;         /* sealed bytes the lower has not taken */
     size_t out_off, out_len, out_cap;
+    size_t ends[TLS_OUT_WRITES];/* where each of wolfSSL's writes ends in out */
+    int n_ends;
     int io_need;                /* the lower's NEED code of the last callback */
     int lower_err;              /* the lower's error, kept as it was */
     int lower_eof;              /* the lower stream ended */
@@ -82,7 +88,11 @@ static int out_reserve(strata_tls *t, size_t n)
     if (need <= t->out_cap)
         return 0;
     if (t->out_off > 0) {   /* slide the unsent bytes to the front */
+        int i;
+
         memmove(t->out, t->out + t->out_off, t->out_len - t->out_off);
+        for (i = 0; i < t->n_ends; i++)
+            t->ends[i] -= t->out_off;
         t->out_len -= t->out_off;
         t->out_off = 0;
         need = t->out_len + n;
@@ -106,11 +116,17 @@ static int out_reserve(strata_tls *t, size_t n)
 static int push_out(strata_tls *t)
 {
     while (t->out_off < t->out_len) {
+        size_t end = t->ends[0];
         ssize_t r = strata_send(t->base.lower, t->out + t->out_off,
-                                t->out_len - t->out_off, STRATA_MSG_END);
+                                end - t->out_off, STRATA_MSG_END);
 
         if (r > 0) {
             t->out_off += (size_t)r;
+            if (t->out_off == end) {
+                t->n_ends--;
+                memmove(t->ends, t->ends + 1,
+                        (size_t)t->n_ends * sizeof t->ends[0]);
+            }
             continue;
         }
         if (r == 0 || r == STRATA_NEED_READ || r == STRATA_NEED_WRITE)
@@ -119,6 +135,7 @@ static int push_out(strata_tls *t)
         return t->failed = (int)r;
     }
     t->out_off = t->out_len = 0;
+    t->n_ends = 0;
     return 0;
 }
 
@@ -148,7 +165,8 @@ static int tls_io_send(WOLFSSL *ssl, char *buf, int sz, void *ctx)
             return WOLFSSL_CBIO_ERR_CONN_RST;
         }
     }
-    if (out_reserve(t, (size_t)(sz - r)) != 0) {
+    if (t->n_ends == TLS_OUT_WRITES
+        || out_reserve(t, (size_t)(sz - r)) != 0) {
         if (r > 0)
             return (int)r;
         if (!t->io_need)
@@ -157,6 +175,7 @@ static int tls_io_send(WOLFSSL *ssl, char *buf, int sz, void *ctx)
     }
     memcpy(t->out + t->out_len, buf + r, (size_t)(sz - r));
     t->out_len += (size_t)(sz - r);
+    t->ends[t->n_ends++] = t->out_len;
     return sz;
 }
 
@@ -260,7 +279,9 @@ static int map_result(strata_tls *t, int ret)
     if (!t->connected)
         alert_garbage(t);
     note_reason(t, err);
-    if (err == LENGTH_ERROR)    /* a record over the TLS size limit */
+    /* a record over the TLS size limit; before the handshake the same
+     * code means bytes that are not TLS ("HTTP/" read as a length) */
+    if (err == LENGTH_ERROR && t->connected)
         return t->failed = STRATA_ERR_TOO_BIG;
     return t->failed = STRATA_ERR_TLS;
 }
@@ -595,8 +616,15 @@ static strata_tls *as_tls(strata_stream *s)
 int strata_tls_handshake(strata_stream *s)
 {
     strata_tls *t = as_tls(s);
+    int r;
 
-    return t ? drive_handshake(t) : STRATA_ERR_ARG;
+    if (!t)
+        return STRATA_ERR_ARG;
+    r = drive_handshake(t);
+    /* recorded as the generic calls do, so strata_wants tells a loop */
+    s->send_wants = r == STRATA_NEED_READ ? STRATA_WANT_READ
+                  : r == STRATA_NEED_WRITE ? STRATA_WANT_WRITE : 0;
+    return r;
 }
 
 int strata_tls_key_update(strata_stream *s)

@@ -532,12 +532,64 @@ static void test_prop_pipe(void **state)
     strata_tls_config_free(p.sc);
 }
 
+/* A record half sent into a WebSocket frame, then close_notify: the rest
+ * of the record must go down alone (the frame continues only with its own
+ * rest), and the close_notify after it. Found by review: shutdown failed
+ * with STRATA_ERR_ARG when both went down in one send. */
+static void test_shutdown_after_half_sent_record(void **state)
+{
+    static uint8_t big[70000];
+    strata_stream *a, *b, *top_a, *top_b;
+    uint8_t buf[4096];
+    unsigned fl;
+    size_t got = 0;
+    ssize_t r;
+    int i, eof = 0;
+    prop_cfg p;
+
+    (void)state;
+    p.cc = client_cfg();
+    p.sc = server_cfg();
+    assert_int_equal(strata_pipe_pair(&a, &b, NULL, NULL), 0);
+    assert_int_equal(build(a, b, &top_a, &top_b, &p), 0);
+    for (i = 0; i < 100; i++) {
+        int ra = strata_tls_handshake(top_a);
+        int rb = strata_tls_handshake(top_b);
+
+        if (ra == 0 && rb == 0)
+            break;
+    }
+    assert_int_equal(strata_tls_handshake(top_a), 0);
+    r = strata_send(top_a, big, sizeof big, 0);
+    assert_true(r > 0 && (size_t)r < sizeof big);   /* the pipe is full */
+    assert_true(strata_wants(top_a) & STRATA_WANT_WRITE);
+    r = strata_shutdown(top_a);
+    assert_true(r == STRATA_NEED_WRITE || r == 0);
+    for (i = 0; i < 1000 && !eof; i++) {
+        if (r != 0)
+            r = strata_shutdown(top_a);
+        while ((r = strata_recv(top_b, buf, sizeof buf, &fl)) > 0)
+            got += (size_t)r;
+        eof = r == STRATA_EOF;
+        assert_true(eof || r == STRATA_NEED_READ);
+        r = strata_shutdown(top_a);
+        assert_true(r == 0 || r == STRATA_NEED_WRITE);
+    }
+    assert_true(eof);
+    assert_true(got > 0);
+    strata_free(top_a);
+    strata_free(top_b);
+    strata_tls_config_free(p.cc);
+    strata_tls_config_free(p.sc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_messages_and_close_notify),
         cmocka_unit_test(test_ws_close_under_tls_truncates),
         cmocka_unit_test(test_prop_pipe),
+        cmocka_unit_test(test_shutdown_after_half_sent_record),
     };
 
     if (!strata_test_certs()) {
