@@ -8,6 +8,7 @@ pkgs=(
   libcmocka-dev                         # unit tests
   libwolfssl-dev zlib1g-dev             # TLS; WebSocket SHA-1/base64, deflate
   openssl                               # test certificates; TLS interop peer
+  libnghttp2-dev                        # HTTP/2
   python3-websockets                    # WebSocket interop peer
   libwslay-dev                          # WebSocket framing baseline (bench)
   clang-14 libclang-rt-14-dev           # sanitizers and libFuzzer
