@@ -62,6 +62,7 @@ struct h2_stream {
     h2_stream *next_all, *prev_all;
     h2_stream *next_accept, *next_ready;
     int32_t id;
+    void *user;                 /* the application's pointer */
     int owned;                  /* the application holds it */
     int in_ready, in_accept;
     h2_block head, trailers;
@@ -240,6 +241,16 @@ static void mark_ready(h2_stream *st)
     else
         h->ready_head = st;
     h->ready_tail = st;
+}
+
+/* Streams that may want to send: a window opened or the output drained. */
+static void mark_senders(strata_h2 *h)
+{
+    h2_stream *st;
+
+    for (st = h->all; st; st = st->next_all)
+        if (st->has_body && !st->tx_done && !st->closed)
+            mark_ready(st);
 }
 
 static void unlink_ready(h2_stream *st)
@@ -526,6 +537,13 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame,
     case NGHTTP2_GOAWAY:
         h->error_code = frame->goaway.error_code;
         return 0;
+    case NGHTTP2_WINDOW_UPDATE:
+        /* a sender stopped at a window may go on */
+        if (st)
+            mark_ready(st);
+        else if (frame->hd.stream_id == 0)
+            mark_senders(h);
+        return 0;
     case NGHTTP2_HEADERS:
         if (!st)
             return 0;
@@ -709,12 +727,15 @@ static int settle(strata_h2 *h, int status)
 
 int strata_h2_drive(strata_h2 *h)
 {
-    int r;
+    int r, was_full;
 
     if (!h)
         return STRATA_ERR_ARG;
+    was_full = out_pending(h);
     if ((r = push_out(h)) < STRATA_EOF)
         return r;
+    if (was_full && r == 0)
+        mark_senders(h);
     if (r == 0 && flush_session(h) != 0)
         return h->failed;
     r = drive_input(h);
@@ -1282,9 +1303,13 @@ static unsigned h2_wants(strata_stream *s)
     return out_pending(((h2_stream *)s)->h) ? STRATA_WANT_WRITE : 0;
 }
 
+/* A stream has no descriptor of its own: the connection has it
+ * (strata_h2_fd), and an event loop runs a stream when strata_h2_ready
+ * names it. */
 static int h2_fd(strata_stream *s)
 {
-    return strata_fd(((h2_stream *)s)->h->lower);
+    (void)s;
+    return -1;
 }
 
 static void h2_close(strata_stream *s)
@@ -1382,6 +1407,21 @@ int32_t strata_h2_stream_id(strata_stream *s)
     h2_stream *st = as_h2(s);
 
     return st ? st->id : 0;
+}
+
+void strata_h2_set_user(strata_stream *s, void *user)
+{
+    h2_stream *st = as_h2(s);
+
+    if (st)
+        st->user = user;
+}
+
+void *strata_h2_user(strata_stream *s)
+{
+    h2_stream *st = as_h2(s);
+
+    return st ? st->user : NULL;
 }
 
 strata_h2 *strata_h2_of(strata_stream *s)

@@ -30,12 +30,16 @@
  *  - Headers: pseudo-headers go first whatever the order given; names are
  *    lowercase as HTTP/2 demands (an uppercase name is STRATA_ERR_ARG);
  *    the list received is kept per stream up to opts.max_header_list bytes
- *    (over it: the stream is reset with REFUSED_STREAM... by nghttp2's own
- *    limit, HTTP 431 semantics are the application's).
+ *    (a server answers a request head over it with 431 and never offers
+ *    that stream to accept).
  *  - Server: new streams whose request head is complete are taken with
- *    strata_h2_accept; streams that got data, an end or a reset since the
- *    last call are listed by strata_h2_ready, so one socket serves many
- *    streams without polling each. Extended CONNECT (RFC 8441) is
+ *    strata_h2_accept; streams that got data, an end, a reset or send
+ *    room (WINDOW_UPDATE, the output drained) since the last call are
+ *    listed by strata_h2_ready, so one socket serves many streams without
+ *    polling each. A stream has no descriptor of its own (strata_fd is
+ *    -1): an event loop watches strata_h2_fd for strata_h2_wants, drives
+ *    the connection, and wakes the streams strata_h2_ready names
+ *    (strata_h2_set_user keeps the application's pointer for that). Extended CONNECT (RFC 8441) is
  *    advertised (SETTINGS_ENABLE_CONNECT_PROTOCOL=1) unless turned off.
  *  - Client: strata_h2_request opens a stream. With :protocol (extended
  *    CONNECT) it waits for the server's SETTINGS and fails with
@@ -171,6 +175,9 @@ int strata_h2_status(strata_stream *s);
  * stream failed; -1 while neither happened. */
 long strata_h2_reset_code(strata_stream *s);
 int32_t strata_h2_stream_id(strata_stream *s);
+/* The application's pointer on a stream (NULL until set). */
+void strata_h2_set_user(strata_stream *s, void *user);
+void *strata_h2_user(strata_stream *s);
 /* The connection a stream belongs to. */
 strata_h2 *strata_h2_of(strata_stream *s);
 
