@@ -9,6 +9,8 @@ pkgs=(
   libwolfssl-dev zlib1g-dev             # TLS; WebSocket SHA-1/base64, deflate
   openssl                               # test certificates; TLS interop peer
   libnghttp2-dev                        # HTTP/2
+  nghttp2-client nghttp2-server curl    # HTTP/2 interop peers, h2load
+  python3-h2 python3-wsproto            # WebSocket over HTTP/2 peer
   python3-websockets                    # WebSocket interop peer
   libwslay-dev                          # WebSocket framing baseline (bench)
   clang-14 libclang-rt-14-dev           # sanitizers and libFuzzer
