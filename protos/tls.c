@@ -286,6 +286,24 @@ static int map_result(strata_tls *t, int ret)
     return t->failed = STRATA_ERR_TLS;
 }
 
+/* A verifying client insists on a certificate whatever the suite: an
+ * anonymous suite would skip verification silently. */
+static int peer_ok(strata_tls *t)
+{
+    WOLFSSL_X509 *x;
+
+    if (t->cfg->role != STRATA_TLS_CLIENT || t->cfg->insecure)
+        return 1;
+    x = wolfSSL_get_peer_certificate(t->ssl);
+    if (x) {
+        wolfSSL_X509_free(x);
+        return 1;
+    }
+    snprintf(t->reason, sizeof t->reason,
+             "the server presented no certificate");
+    return 0;
+}
+
 static int drive_handshake(strata_tls *t)
 {
     int r;
@@ -303,6 +321,8 @@ static int drive_handshake(strata_tls *t)
     r = t->cfg->role == STRATA_TLS_CLIENT ? wolfSSL_connect(t->ssl)
                                           : wolfSSL_accept(t->ssl);
     if (r == WOLFSSL_SUCCESS) {
+        if (!peer_ok(t))
+            return t->failed = STRATA_ERR_TLS;
         t->connected = 1;
         /* a client's Finished (or a server's tickets) may still be here */
         r = push_out(t);

@@ -33,6 +33,11 @@
  *  - Memory: the layer's struct comes from the stack's allocator; wolfSSL
  *    keeps its own buffers (one record in, one out: about 2 x 16 KiB plus
  *    the handshake state) from its own allocator (wolfSSL_SetAllocators).
+ *    Debian's wolfSSL keeps an ECC cache per thread: a thread that ran
+ *    handshakes and ends should call wc_ecc_fp_free() before it does.
+ *  - Suites: TLS 1.3's and TLS 1.2's ECDHE with AEAD unless
+ *    strata_tls_config_ciphers names others; a verifying client fails a
+ *    handshake in which the server showed no certificate.
  */
 #ifndef STRATA_TLS_H
 #define STRATA_TLS_H

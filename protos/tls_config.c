@@ -6,6 +6,17 @@
 
 #include "tls_internal.h"
 
+/* The suites offered unless the application names its own: TLS 1.3's,
+ * then TLS 1.2's with forward secrecy and AEAD. An explicit list matters:
+ * Debian's wolfSSL also enables anonymous suites, which a client would
+ * otherwise accept from a server that shows no certificate at all. */
+static const char default_ciphers[] =
+    "TLS13-AES128-GCM-SHA256:TLS13-AES256-GCM-SHA384:"
+    "TLS13-CHACHA20-POLY1305-SHA256:"
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+
 static char *dup_str(const strata_allocator *a, const char *s)
 {
     size_t n = strlen(s) + 1;
@@ -87,6 +98,16 @@ strata_tls_config *strata_tls_config_new(int role,
                                                      : WOLFSSL_VERIFY_NONE,
                            NULL);
     wolfSSL_CTX_UseSessionTicket(c->ctx);
+    /* Debian's build retries a read callback that said "would block" up
+     * to ten times: pointless system calls for a non-blocking layer. */
+    wolfSSL_CTX_clear_mode(c->ctx, SSL_MODE_AUTO_RETRY);
+    if (wolfSSL_CTX_set_cipher_list(c->ctx, default_ciphers)
+        != WOLFSSL_SUCCESS) {
+        wolfSSL_CTX_free(c->ctx);
+        strata_dealloc(alloc, c);
+        wolfSSL_Cleanup();
+        return NULL;
+    }
     if (role == STRATA_TLS_SERVER) {
         wolfSSL_CTX_set_servername_callback(c->ctx, on_sni);
         wolfSSL_CTX_set_servername_arg(c->ctx, c);

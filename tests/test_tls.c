@@ -15,6 +15,9 @@
 #include <strata/pipe.h>
 #include <strata/tls.h>
 
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+
 #include "harness.h"
 
 /* wolfSSL codes and TLS alerts the tests expect (wolfSSL's error-ssl.h,
@@ -25,6 +28,31 @@
 #define ALERT_NO_APP_PROTOCOL 120
 
 static char path_buf[8][512];
+
+/* A raw wolfSSL peer's I/O over a pipe end. */
+typedef struct raw_peer {
+    strata_stream *end;
+} raw_peer;
+
+static int raw_recv(WOLFSSL *ssl, char *buf, int sz, void *ctx)
+{
+    unsigned fl;
+    ssize_t r = strata_recv(((raw_peer *)ctx)->end, buf, (size_t)sz, &fl);
+
+    (void)ssl;
+    if (r > 0)
+        return (int)r;
+    return r == STRATA_EOF ? WOLFSSL_CBIO_ERR_CONN_CLOSE
+                           : WOLFSSL_CBIO_ERR_WANT_READ;
+}
+
+static int raw_send(WOLFSSL *ssl, char *buf, int sz, void *ctx)
+{
+    ssize_t r = strata_send(((raw_peer *)ctx)->end, buf, (size_t)sz, 0);
+
+    (void)ssl;
+    return r > 0 ? (int)r : WOLFSSL_CBIO_ERR_WANT_WRITE;
+}
 
 static const char *cert(int slot, const char *name)
 {
@@ -370,6 +398,56 @@ static void test_hostname_mismatch(void **state)
     (void)state;
     expect_refused("other.pem", "other.key", "localhost",
                    WOLF_DOMAIN_MISMATCH);
+}
+
+/* A server offering only an anonymous suite (no certificate): plain
+ * wolfSSL, as a peer would be. The default client must refuse it. */
+static void test_anonymous_suite_refused(void **state)
+{
+    strata_tls_config *cc = client_cfg();
+    WOLFSSL_CTX *ctx;
+    strata_stream *a, *b, *c;
+    strata_tls_opts co;
+    int r = STRATA_NEED_READ, i;
+
+    (void)state;
+    wolfSSL_Init();
+    ctx = wolfSSL_CTX_new(wolfTLSv1_2_server_method());
+    assert_non_null(ctx);
+    assert_int_equal(wolfSSL_CTX_allow_anon_cipher(ctx), WOLFSSL_SUCCESS);
+    assert_int_equal(wolfSSL_CTX_set_cipher_list(ctx, "ADH-AES128-SHA"),
+                     WOLFSSL_SUCCESS);
+    memset(&co, 0, sizeof co);
+    co.server_name = "localhost";
+    assert_int_equal(strata_pipe_pair(&a, &b, NULL, NULL), 0);
+    c = strata_tls_new(a, cc, &co, NULL);
+    assert_non_null(c);
+    {
+        /* the anonymous server through strata's own server layer would
+         * need a strata config; a raw wolfSSL object over the pipe end
+         * is the real peer here */
+        WOLFSSL *ssl = wolfSSL_new(ctx);
+        raw_peer peer = {b};
+
+        assert_non_null(ssl);
+        wolfSSL_SSLSetIORecv(ssl, raw_recv);
+        wolfSSL_SSLSetIOSend(ssl, raw_send);
+        wolfSSL_SetIOReadCtx(ssl, &peer);
+        wolfSSL_SetIOWriteCtx(ssl, &peer);
+        for (i = 0; i < 100 && (r == STRATA_NEED_READ
+                                || r == STRATA_NEED_WRITE); i++) {
+            r = strata_tls_handshake(c);
+            (void)wolfSSL_accept(ssl);
+        }
+        wolfSSL_free(ssl);
+    }
+    assert_int_equal(r, STRATA_ERR_TLS);
+    assert_false(strata_tls_peer_verified(c));
+    strata_free(c);
+    strata_free(b);
+    wolfSSL_CTX_free(ctx);
+    wolfSSL_Cleanup();
+    strata_tls_config_free(cc);
 }
 
 static void test_insecure_by_choice(void **state)
@@ -978,6 +1056,7 @@ int main(void)
         cmocka_unit_test(test_untrusted_certificate),
         cmocka_unit_test(test_expired_certificate),
         cmocka_unit_test(test_hostname_mismatch),
+        cmocka_unit_test(test_anonymous_suite_refused),
         cmocka_unit_test(test_insecure_by_choice),
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_config_from_memory),
