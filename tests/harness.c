@@ -6,6 +6,7 @@
 
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,93 @@ strata_allocator strata_test_allocator(strata_test_counter *c)
 
     a.ud = c;
     return a;
+}
+
+/* The size header keeps the block's payload aligned as malloc's is. */
+typedef union meter_head {
+    size_t size;
+    max_align_t align;
+} meter_head;
+
+static void meter_add(strata_test_meter *m, size_t size)
+{
+    m->bytes += size;
+    if (m->bytes > m->peak_bytes)
+        m->peak_bytes = m->bytes;
+}
+
+static void *meter_alloc(void *ud, size_t size)
+{
+    strata_test_meter *m = ud;
+    meter_head *h;
+
+    if (size > (size_t)-1 - sizeof *h)
+        return NULL;
+    h = count_alloc(&m->count, sizeof *h + size);
+    if (h == NULL)
+        return NULL;
+    h->size = size;
+    meter_add(m, size);
+    return h + 1;
+}
+
+static void *meter_realloc(void *ud, void *p, size_t size)
+{
+    strata_test_meter *m = ud;
+    meter_head *h, *n;
+    size_t old;
+
+    if (p == NULL)
+        return meter_alloc(ud, size);
+    if (size > (size_t)-1 - sizeof *h)
+        return NULL;
+    h = (meter_head *)p - 1;
+    old = h->size;
+    /* counted as a fresh block beside the old one: the peak is the worst
+     * moment of a realloc that has to move */
+    meter_add(m, size);
+    n = realloc(h, sizeof *n + size);
+    m->bytes -= old;
+    if (n == NULL) {
+        m->bytes += old - size;
+        return NULL;
+    }
+    n->size = size;
+    return n + 1;
+}
+
+static void meter_free(void *ud, void *p)
+{
+    strata_test_meter *m = ud;
+    meter_head *h;
+
+    if (p == NULL)
+        return;
+    h = (meter_head *)p - 1;
+    m->bytes -= h->size;
+    count_free(&m->count, h);
+}
+
+strata_allocator strata_test_meter_allocator(strata_test_meter *m)
+{
+    strata_allocator a = {meter_alloc, meter_realloc, meter_free, NULL};
+
+    a.ud = m;
+    return a;
+}
+
+int strata_test_valgrind(void)
+{
+    const char *v = getenv("STRATA_VALGRIND");
+
+    return v != NULL && *v != '\0' && *v != '0';
+}
+
+size_t strata_test_scaled(size_t n)
+{
+    if (!strata_test_valgrind())
+        return n;
+    return n / 10 ? n / 10 : n;
 }
 
 const char *strata_test_certs(void)
@@ -352,11 +440,8 @@ static int drive(direction *dirs, int n, strata_stream *a, strata_stream *b,
  * valgrind is there to find memory errors, which a shorter run still hits. */
 static unsigned scaled(unsigned messages)
 {
-    const char *v = getenv("STRATA_VALGRIND");
-
-    if (v != NULL && *v != '\0' && *v != '0' && messages >= 10)
-        return messages / 10;
-    return messages;
+    return strata_test_valgrind() && messages >= 10 ? messages / 10
+                                                    : messages;
 }
 
 int strata_prop_run(const strata_prop_opts *opts, strata_prop_build build,

@@ -58,6 +58,23 @@ typedef struct strata_test_counter {
 
 strata_allocator strata_test_allocator(strata_test_counter *c);
 
+/* The same, also counting bytes: what is live now and the most that ever
+ * was, for tests that measure a stated memory bound. Each block carries its
+ * size in a small header, so it must go back through the same allocator.
+ * Reset peak_bytes to bytes to measure from a point on. */
+typedef struct strata_test_meter {
+    strata_test_counter count;
+    size_t bytes, peak_bytes;
+} strata_test_meter;
+
+strata_allocator strata_test_meter_allocator(strata_test_meter *m);
+
+/* Nonzero under valgrind (STRATA_VALGRIND set and not "0"), where tests
+ * shrink their work: the native and sanitizer runs carry the full load. */
+int strata_test_valgrind(void);
+/* n, or a tenth of it under valgrind (n itself when a tenth is 0). */
+size_t strata_test_scaled(size_t n);
+
 /* The folder of test certificates (tests/certs/make_certs.sh, run on the
  * first call; instant once made), or NULL when they cannot be made. */
 const char *strata_test_certs(void);
