@@ -49,6 +49,7 @@ struct strata_h2 {
     int failed;                 /* sticky status of the connection */
     uint32_t error_code;
     int settings_seen;          /* the peer's first SETTINGS came */
+    int settings_acked;         /* the peer acknowledged ours */
     int lower_eof;
     int goaway_sent;
     int ended;                  /* nghttp2 wants neither read nor write */
@@ -407,7 +408,8 @@ static int send_data_cb(nghttp2_session *ng, nghttp2_frame *frame,
     (void)frame;
     iov[0].iov_base = (void *)(uintptr_t)framehd;
     iov[0].iov_len = 9;
-    iov[1].iov_base = (void *)(uintptr_t)(st->tx_buf + st->tx_off);
+    iov[1].iov_base = length ? (void *)(uintptr_t)(st->tx_buf + st->tx_off)
+                             : NULL;
     iov[1].iov_len = length;
     r = write_down(h, iov, length ? 2 : 1);
     if (r == -1)
@@ -527,7 +529,9 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame,
 
     switch (frame->hd.type) {
     case NGHTTP2_SETTINGS:
-        if (!(frame->hd.flags & NGHTTP2_FLAG_ACK))
+        if (frame->hd.flags & NGHTTP2_FLAG_ACK)
+            h->settings_acked = 1;
+        else
             h->settings_seen = 1;
         return 0;
     case NGHTTP2_PING:
@@ -570,18 +574,32 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame,
     return 0;
 }
 
-/* Room for n more bytes in the ring. The window bounds what arrives, so
- * this grows only up to the window the peer was given. */
+/* The most a stream may hold: its window, or the 65535 of RFC 9113 6.9.2
+ * that the peer may use until it acknowledged our SETTINGS. */
+static size_t rx_limit(const strata_h2 *h)
+{
+    size_t w = h->o.stream_window;
+
+    return h->settings_acked || w >= 65535 ? w : 65535;
+}
+
+/* Room for n more bytes in the ring, which grows by doubling up to the
+ * limit and never past it: -1 when n does not fit (a peer past its
+ * window) or allocation fails. */
 static int rx_room(strata_h2 *h, h2_stream *st, size_t n)
 {
-    size_t cap, i;
+    size_t cap, i, limit = rx_limit(h);
     uint8_t *p;
 
     if (st->rx_len + n <= st->rx_cap)
         return 0;
+    if (st->rx_len + n > limit)
+        return -1;
     cap = st->rx_cap ? st->rx_cap : 1024;
     while (cap < st->rx_len + n)
         cap *= 2;
+    if (cap > limit)
+        cap = limit;
     p = strata_alloc(h->alloc, cap);
     if (!p)
         return -1;
@@ -606,8 +624,20 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id,
         nghttp2_session_consume(ng, id, len);
         return 0;
     }
-    if (rx_room(h, st, len) != 0)
+    if (rx_room(h, st, len) != 0) {
+        /* past the window: nghttp2 resets the stream with
+         * FLOW_CONTROL_ERROR; these bytes are not the application's */
+        if (st->rx_len + len > rx_limit(h)) {
+            if (st->reset_code < 0)
+                st->reset_code = NGHTTP2_FLOW_CONTROL_ERROR;
+            nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, id,
+                                      NGHTTP2_FLOW_CONTROL_ERROR);
+            nghttp2_session_consume_connection(ng, len);
+            mark_ready(st);
+            return 0;
+        }
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
     end = (st->rx_start + st->rx_len) % st->rx_cap;
     for (i = 0; i < len; ) {
         size_t run = st->rx_cap - end < len - i ? st->rx_cap - end : len - i;
@@ -662,7 +692,11 @@ static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *frame,
 /* Let nghttp2 write what it wants; 0, or the connection's failure. */
 static int flush_session(strata_h2 *h)
 {
-    int rv = nghttp2_session_send(h->ng);
+    int rv;
+
+    if (h->failed)      /* nothing goes out of a failed connection */
+        return h->failed;
+    rv = nghttp2_session_send(h->ng);
 
     if (rv != 0 && !h->failed) {
         h->error_code = STRATA_H2_INTERNAL_ERROR;
@@ -990,6 +1024,8 @@ int strata_h2_request(strata_h2 *h, const strata_h2_header *head, size_t n,
         return STRATA_ERR_STATE;
     if (has_protocol(head, n) && !h->settings_seen) {
         r = strata_h2_drive(h);     /* the server's SETTINGS say if */
+        if (h->failed)
+            return h->failed;
         if (!h->settings_seen)
             return r < 0 ? r : STRATA_NEED_READ;
     }
@@ -1022,8 +1058,9 @@ int strata_h2_request(strata_h2 *h, const strata_h2_header *head, size_t n,
     h->open++;
     own(st);
     *out = &st->base;
-    r = flush_session(h);
-    return r < STRATA_EOF ? r : 0;
+    /* the stream is the caller's now: a failure shows on its calls */
+    (void)flush_session(h);
+    return 0;
 }
 
 strata_stream *strata_h2_accept(strata_h2 *h)
@@ -1242,23 +1279,25 @@ int strata_h2_send_trailers(strata_stream *s, const strata_h2_header *t,
                             size_t n)
 {
     h2_stream *st = as_h2(s);
+    size_t i;
     int k;
 
-    if (!st || !n)
+    if (!st)
         return STRATA_ERR_ARG;
-    if (!st->has_body || st->tx_done)
+    if (st->trailer_nva)        /* a retry after NEED: finish the end */
+        return h2_shutdown(s);
+    if (!n || !t)
+        return STRATA_ERR_ARG;
+    if (!st->has_body || st->tx_done || st->tx_eof)
         return STRATA_ERR_STATE;
-    if (!st->trailer_nva) {
-        size_t i;
-
-        for (i = 0; i < n; i++)
-            if (t[i].name && t[i].name[0] == ':')
-                return STRATA_ERR_ARG;  /* no pseudo-headers in trailers */
-        k = h2_nva_build(st->h->alloc, NULL, t, n, &st->trailer_nva);
-        if (k < 0)
-            return k;
-        st->trailer_n = k;
-    }
+    for (i = 0; i < n; i++)
+        if (t[i].name && t[i].name[0] == ':')
+            return STRATA_ERR_ARG;  /* no pseudo-headers in trailers */
+    /* copied: they go out later, from nghttp2's data source */
+    k = h2_nva_copy(st->h->alloc, t, n, &st->trailer_nva);
+    if (k < 0)
+        return k;
+    st->trailer_n = k;
     return h2_shutdown(s);
 }
 
@@ -1312,26 +1351,50 @@ static int h2_fd(strata_stream *s)
     return -1;
 }
 
+/* The application let go of a stream nghttp2 still knows (a data source
+ * of it may still be queued): keep the struct, drop its buffers, and let
+ * on_stream_close or the connection's end free it. */
+static void orphan(h2_stream *st)
+{
+    strata_h2 *h = st->h;
+
+    unlink_ready(st);
+    h2_block_reset(&st->head, h->alloc);
+    h2_block_reset(&st->trailers, h->alloc);
+    strata_dealloc(h->alloc, st->rx);
+    st->rx = NULL;
+    st->rx_cap = st->rx_len = st->rx_start = 0;
+    st->tx_buf = NULL;
+    st->tx_eof = 1;     /* a queued source ends the stream, nothing more */
+    st->owned = 0;
+    st->user = NULL;
+    st->base.heap = 0;  /* strata_free must not free it: we will */
+}
+
 static void h2_close(strata_stream *s)
 {
     h2_stream *st = (h2_stream *)s;
     strata_h2 *h = st->h;
 
     if (!h->failed && st->id > 0) {
-        if (!st->closed) {
-            if (!(st->rx_eof && st->tx_done))
-                nghttp2_submit_rst_stream(h->ng, NGHTTP2_FLAG_NONE, st->id,
-                                          NGHTTP2_CANCEL);
-            nghttp2_session_set_stream_user_data(h->ng, st->id, NULL);
-        }
+        if (!st->closed && !(st->rx_eof && st->tx_done))
+            nghttp2_submit_rst_stream(h->ng, NGHTTP2_FLAG_NONE, st->id,
+                                      NGHTTP2_CANCEL);
         /* what it held in its ring goes back to the connection window */
         if (st->rx_len)
             nghttp2_session_consume_connection(h->ng, st->rx_len);
+        st->rx_len = 0;
+        /* still owned here, so a close this causes only marks it */
         (void)flush_session(h);
         (void)push_out(h);
     }
-    stream_release(st);
-    conn_unref(h);  /* strata_free frees the struct itself */
+    /* An orphan needs the session to outlive this call; when this was the
+     * last hold, the session goes now and takes no more callbacks. */
+    if (!st->closed && st->id > 0 && h->refs > 1)
+        orphan(st);
+    else
+        stream_release(st);
+    conn_unref(h);
 }
 
 static const strata_stream_ops h2_stream_ops = {

@@ -116,3 +116,35 @@ int h2_nva_build(const strata_allocator *a, const strata_h2_header *extra,
     *out = nva;
     return (int)k;
 }
+
+int h2_nva_copy(const strata_allocator *a, const strata_h2_header *head,
+                size_t n, nghttp2_nv **out)
+{
+    nghttp2_nv *ref, *nva;
+    size_t i, bytes = 0;
+    uint8_t *p;
+    int k = h2_nva_build(a, NULL, head, n, &ref);
+
+    if (k < 0)
+        return k;
+    for (i = 0; i < (size_t)k; i++)
+        bytes += ref[i].namelen + ref[i].valuelen + 2;
+    nva = strata_alloc(a, (size_t)k * sizeof *nva + bytes);
+    if (!nva) {
+        strata_dealloc(a, ref);
+        return STRATA_ERR_NOMEM;
+    }
+    p = (uint8_t *)(nva + k);
+    for (i = 0; i < (size_t)k; i++) {
+        nva[i] = ref[i];
+        nva[i].name = p;
+        memcpy(p, ref[i].name, ref[i].namelen + 1);
+        p += ref[i].namelen + 1;
+        nva[i].value = p;
+        memcpy(p, ref[i].value, ref[i].valuelen + 1);
+        p += ref[i].valuelen + 1;
+    }
+    strata_dealloc(a, ref);
+    *out = nva;
+    return k;
+}

@@ -33,4 +33,9 @@ const char *h2_block_get(const h2_block *b, const char *name);
 int h2_nva_build(const strata_allocator *a, const strata_h2_header *extra,
                  const strata_h2_header *head, size_t n, nghttp2_nv **out);
 
+/* The same, with names and values copied into the one allocation (for
+ * trailers, which nghttp2 takes later). */
+int h2_nva_copy(const strata_allocator *a, const strata_h2_header *head,
+                size_t n, nghttp2_nv **out);
+
 #endif
