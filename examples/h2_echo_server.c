@@ -87,6 +87,8 @@ static void conn_cb(strata_loop *loop, strata_watch *w, unsigned events,
 
     (void)loop;
     (void)events;
+    /* corked: the answers to everything this read brought share writes */
+    strata_h2_cork(h, 1);
     for (i = 0; i < 64 && (r = strata_h2_drive(h)) == 0; i++)
         ;
     while ((s = strata_h2_accept(h)) != NULL) {
@@ -103,6 +105,12 @@ static void conn_cb(strata_loop *loop, strata_watch *w, unsigned events,
     }
     while ((s = strata_h2_ready(h)) != NULL)
         run_request(strata_h2_user(s));
+    if (r == 0 || is_need(r)) {
+        int f = strata_h2_cork(h, 0);
+
+        if (f < STRATA_EOF)
+            r = f;
+    }
     if (r == 0) {
         strata_watch_wake(w);   /* budget spent: more may be waiting */
         return;

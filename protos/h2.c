@@ -43,6 +43,8 @@ struct strata_h2 {
     size_t out_off, out_len, out_cap;
     size_t ends[H2_OUT_WRITES]; /* where each write ends in out */
     int n_ends;
+    int partial;                /* the first message has begun going out */
+    int corked;                 /* pushes wait for strata_h2_cork(h, 0) */
     h2_stream *accept_head, *accept_tail;  /* new, not yet accepted */
     h2_stream *ready_head, *ready_tail;    /* changed since listed */
     h2_stream *all;             /* every stream object alive */
@@ -114,23 +116,39 @@ static void *mem_realloc(void *p, size_t n, void *ud)
     return strata_realloc(ud, p, n);
 }
 
-/* ---- the output buffer ---------------------------------------------- */
+/* ---- the output buffer ----------------------------------------------
+ * Frames gather here and go down together: one write per push, not one
+ * per frame. A push happens when a stream call ends (unless the
+ * connection is corked), when strata_h2_drive or a flush runs, or when
+ * H2_PUSH_AT bytes wait. A DATA payload over H2_COPY_MAX is not copied: it
+ * goes down in one gathered write behind what waits. Over a lower stream
+ * with messages each push is one message, and a message partly sent is
+ * continued with its rest alone: `ends` marks where each message ends and
+ * `partial` says the first one has begun. */
+
+#define H2_PUSH_AT (16u * 1024u)
+#define H2_DATA_MAX 16384u
+#define H2_COPY_MAX 2048u
 
 static int out_pending(const strata_h2 *h)
 {
     return h->out_off < h->out_len;
 }
 
+static size_t out_size(const strata_h2 *h)
+{
+    return h->out_len - h->out_off;
+}
+
+/* Room for n more bytes, within output_max; -1 when there is none. */
 static int out_room(strata_h2 *h, size_t n)
 {
     size_t need, cap;
     uint8_t *p;
     int i;
 
-    if (h->n_ends == H2_OUT_WRITES)
-        return -1;
     if (h->out_off > 0) {
-        memmove(h->out, h->out + h->out_off, h->out_len - h->out_off);
+        memmove(h->out, h->out + h->out_off, out_size(h));
         for (i = 0; i < h->n_ends; i++)
             h->ends[i] -= h->out_off;
         h->out_len -= h->out_off;
@@ -154,8 +172,11 @@ static int out_room(strata_h2 *h, size_t n)
     return 0;
 }
 
-/* Keep the iovec's bytes from offset `skip` on; -1 when there is no room. */
-static int out_keep(strata_h2 *h, const struct iovec *iov, int n, size_t skip)
+/* Copy the iovec's bytes from `skip` on. They join the last message
+ * unless that one has begun going out (then they start a new one) or
+ * `own` asks for a message of their own. -1 when there is no room. */
+static int out_append(strata_h2 *h, const struct iovec *iov, int n,
+                      size_t skip, int own)
 {
     size_t total = strata_iov_len(iov, n) - skip;
     int i;
@@ -164,18 +185,33 @@ static int out_keep(strata_h2 *h, const struct iovec *iov, int n, size_t skip)
         return -1;
     for (i = 0; i < n; i++) {
         size_t len = iov[i].iov_len;
-        const uint8_t *p = iov[i].iov_base;
 
         if (skip >= len) {
             skip -= len;
             continue;
         }
-        memcpy(h->out + h->out_len, p + skip, len - skip);
+        memcpy(h->out + h->out_len, (const uint8_t *)iov[i].iov_base + skip,
+               len - skip);
         h->out_len += len - skip;
         skip = 0;
     }
-    h->ends[h->n_ends++] = h->out_len;
+    if (h->n_ends == 0 || own || (h->n_ends == 1 && h->partial)) {
+        if (h->n_ends == H2_OUT_WRITES) {
+            h->out_len -= strata_iov_len(iov, n) - skip;
+            return -1;
+        }
+        h->ends[h->n_ends++] = h->out_len;
+    }
+    else
+        h->ends[h->n_ends - 1] = h->out_len;
     return 0;
+}
+
+static void out_reset(strata_h2 *h)
+{
+    h->out_off = h->out_len = 0;
+    h->n_ends = 0;
+    h->partial = 0;
 }
 
 /* 0 once empty, else the lower's NEED code or its error (kept). */
@@ -188,7 +224,8 @@ static int push_out(strata_h2 *h)
 
         if (r > 0) {
             h->out_off += (size_t)r;
-            if (h->out_off == end) {
+            h->partial = h->out_off < end;
+            if (!h->partial) {
                 h->n_ends--;
                 memmove(h->ends, h->ends + 1,
                         (size_t)h->n_ends * sizeof h->ends[0]);
@@ -199,27 +236,73 @@ static int push_out(strata_h2 *h)
             return r == 0 ? STRATA_NEED_WRITE : (int)r;
         return h->failed = (int)r;
     }
-    h->out_off = h->out_len = 0;
-    h->n_ends = 0;
+    out_reset(h);
     return 0;
 }
 
-/* Write iov down now, keep what the lower does not take. 0, or -1 when
- * neither worked (no room), or the lower's error. */
-static int write_down(strata_h2 *h, const struct iovec *iov, int n)
+/* A push when a call ends: not while corked, unless much waits. */
+static void push_soon(strata_h2 *h)
 {
-    ssize_t r = 0;
+    if (!h->failed && (!h->corked || out_size(h) >= H2_PUSH_AT))
+        (void)push_out(h);
+}
 
-    if (!out_pending(h)) {
-        r = strata_sendv(h->lower, iov, n, STRATA_MSG_END);
-        if (r == (ssize_t)strata_iov_len(iov, n))
-            return 0;
-        if (r == 0 || r == STRATA_NEED_READ || r == STRATA_NEED_WRITE)
-            r = 0;
-        else if (r < 0)
-            return h->failed = (int)r;
+/* Small bytes: into the buffer; -1 when there is no room even after a
+ * push. */
+static int out_small(strata_h2 *h, const struct iovec *iov, int n)
+{
+    if (out_append(h, iov, n, 0, 0) == 0)
+        return 0;
+    if (push_out(h) < STRATA_EOF)
+        return h->failed;
+    return out_append(h, iov, n, 0, 0);
+}
+
+/* A large DATA frame: one gathered write of what waits, the frame header
+ * and the caller's payload; what the lower does not take is copied. 0,
+ * -1 (no room), or the lower's error. */
+static int out_large(strata_h2 *h, const struct iovec *frame)
+{
+    struct iovec v[3];
+    size_t pend, total;
+    ssize_t r;
+    int k = 0;
+
+    if (h->partial && push_out(h) < STRATA_EOF)
+        return h->failed;
+    if (h->partial)     /* the lower is full: the frame waits, copied */
+        return out_append(h, frame, 2, 0, 1);
+    pend = out_size(h);
+    if (pend) {
+        v[k].iov_base = h->out + h->out_off;
+        v[k++].iov_len = pend;
     }
-    return out_keep(h, iov, n, (size_t)r);
+    v[k++] = frame[0];
+    v[k++] = frame[1];
+    total = pend + frame[0].iov_len + frame[1].iov_len;
+    r = strata_sendv(h->lower, v, k, STRATA_MSG_END);
+    if (r == (ssize_t)total) {
+        out_reset(h);
+        return 0;
+    }
+    if (r == 0 || r == STRATA_NEED_READ || r == STRATA_NEED_WRITE)
+        r = 0;
+    else if (r < 0)
+        return h->failed = (int)r;
+    if ((size_t)r < pend) {
+        /* one message was begun: its rest is the buffer and the frame */
+        h->out_off += (size_t)r;
+        h->partial = r > 0;
+        if (out_append(h, frame, 2, 0, 0) != 0)
+            return -1;
+        h->ends[h->n_ends - 1] = h->out_len;
+        return 0;
+    }
+    out_reset(h);
+    if (out_append(h, frame, 2, (size_t)r - pend, 0) != 0)
+        return -1;
+    h->partial = 1;
+    return 0;
 }
 
 /* ---- streams: lists and lifetime ------------------------------------ */
@@ -327,8 +410,13 @@ static void stream_release(h2_stream *st)
     strata_dealloc(h->alloc, st->trailer_nva);
 }
 
+static int flush_session(strata_h2 *h);
+
 static void conn_destroy(strata_h2 *h)
 {
+    /* best effort: what was said (an END_STREAM, a GOAWAY) goes out */
+    if (!h->failed && flush_session(h) == 0)
+        (void)push_out(h);
     while (h->all) {    /* streams never accepted are the connection's */
         h2_stream *st = h->all;
 
@@ -372,6 +460,7 @@ static void check_ended(strata_h2 *h)
     if (nghttp2_session_want_read(h->ng) || nghttp2_session_want_write(h->ng))
         return;
     h->ended = 1;
+    (void)push_out(h);  /* the last frames (a GOAWAY) go before the end */
     if (h->error_code != STRATA_H2_NO_ERROR)
         fail_conn(h, STRATA_ERR_PROTO);
 }
@@ -389,7 +478,7 @@ static ssize_t send_cb(nghttp2_session *ng, const uint8_t *data, size_t len,
     (void)flags;
     iov.iov_base = (void *)(uintptr_t)data;
     iov.iov_len = len;
-    r = write_down(h, &iov, 1);
+    r = out_small(h, &iov, 1);
     if (r == 0)
         return (ssize_t)len;
     return r == -1 ? NGHTTP2_ERR_WOULDBLOCK : NGHTTP2_ERR_CALLBACK_FAILURE;
@@ -411,14 +500,22 @@ static int send_data_cb(nghttp2_session *ng, nghttp2_frame *frame,
     iov[1].iov_base = length ? (void *)(uintptr_t)(st->tx_buf + st->tx_off)
                              : NULL;
     iov[1].iov_len = length;
-    r = write_down(h, iov, length ? 2 : 1);
+    r = length > H2_COPY_MAX ? out_large(h, iov)
+                             : out_small(h, iov, length ? 2 : 1);
     if (r == -1)
         return NGHTTP2_ERR_WOULDBLOCK;
     if (r < 0)
         return NGHTTP2_ERR_CALLBACK_FAILURE;
     st->tx_off += length;
     /* the lower is full: frame nothing more until it drains */
-    return out_pending(h) ? NGHTTP2_ERR_PAUSE : 0;
+    return h->partial ? NGHTTP2_ERR_PAUSE : 0;
+}
+
+/* Whether a whole DATA frame could still be kept if the lower is full. */
+static int frame_room(const strata_h2 *h)
+{
+    return out_size(h) + H2_DATA_MAX + 9 <= h->o.output_max
+        && h->n_ends < H2_OUT_WRITES;
 }
 
 static ssize_t data_read_cb(nghttp2_session *ng, int32_t id, uint8_t *buf,
@@ -430,9 +527,11 @@ static ssize_t data_read_cb(nghttp2_session *ng, int32_t id, uint8_t *buf,
 
     (void)buf;
     (void)ud;
-    if (out_pending(st->h) || (left == 0 && !st->tx_eof))
+    if (!frame_room(st->h) || (left == 0 && !st->tx_eof))
         return NGHTTP2_ERR_DEFERRED;
     *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+    if (length > H2_DATA_MAX)   /* a frame the output buffer can keep */
+        length = H2_DATA_MAX;
     if (left > 0)
         return (ssize_t)(left < length ? left : length);
     *flags |= NGHTTP2_DATA_FLAG_EOF;
@@ -765,7 +864,7 @@ int strata_h2_drive(strata_h2 *h)
 
     if (!h)
         return STRATA_ERR_ARG;
-    was_full = out_pending(h);
+    was_full = h->partial || !frame_room(h);
     if ((r = push_out(h)) < STRATA_EOF)
         return r;
     if (was_full && r == 0)
@@ -773,6 +872,7 @@ int strata_h2_drive(strata_h2 *h)
     if (r == 0 && flush_session(h) != 0)
         return h->failed;
     r = drive_input(h);
+    push_soon(h);   /* what the input made nghttp2 say (acks, windows) */
     if (r == 0)
         return 0;
     if (r == STRATA_EOF && !h->failed && h->ended)
@@ -952,6 +1052,25 @@ int strata_h2_shutdown(strata_h2 *h)
     return push_out(h);
 }
 
+int strata_h2_flush(strata_h2 *h)
+{
+    int r;
+
+    if (!h)
+        return STRATA_ERR_ARG;
+    if ((r = flush_session(h)) != 0)
+        return r;
+    return push_out(h);
+}
+
+int strata_h2_cork(strata_h2 *h, int on)
+{
+    if (!h)
+        return STRATA_ERR_ARG;
+    h->corked = on != 0;
+    return on ? 0 : strata_h2_flush(h);
+}
+
 int strata_h2_ping(strata_h2 *h)
 {
     if (!h)
@@ -962,6 +1081,7 @@ int strata_h2_ping(strata_h2 *h)
         return STRATA_ERR_NOMEM;
     if (flush_session(h) != 0)
         return h->failed;
+    push_soon(h);
     return 0;
 }
 
@@ -1060,6 +1180,7 @@ int strata_h2_request(strata_h2 *h, const strata_h2_header *head, size_t n,
     *out = &st->base;
     /* the stream is the caller's now: a failure shows on its calls */
     (void)flush_session(h);
+    push_soon(h);
     return 0;
 }
 
@@ -1141,6 +1262,7 @@ int strata_h2_respond(strata_stream *s, int status,
     if (rv != 0)
         return rv == NGHTTP2_ERR_NOMEM ? STRATA_ERR_NOMEM : STRATA_ERR_STATE;
     rv = flush_session(h);
+    push_soon(h);
     return rv < STRATA_EOF ? rv : 0;
 }
 
@@ -1172,7 +1294,7 @@ static ssize_t h2_recv(strata_stream *s, void *buf, size_t len,
             else
                 nghttp2_session_consume_connection(h->ng, n);
             (void)flush_session(h);
-            (void)push_out(h);
+            push_soon(h);
             return (ssize_t)n;
         }
         if (st->rx_eof)
@@ -1191,6 +1313,13 @@ static ssize_t h2_recv(strata_stream *s, void *buf, size_t len,
             return r == STRATA_EOF ? STRATA_ERR_TRUNCATED : settle(h, r);
         }
     }
+}
+
+/* Room for another DATA frame: push when the buffer is full or a message
+ * is half out. 0, NEED_* or the failure. */
+static int make_room(strata_h2 *h)
+{
+    return frame_room(h) && !h->partial ? 0 : push_out(h);
 }
 
 static ssize_t h2_sendv(strata_stream *s, const struct iovec *iov, int n,
@@ -1214,7 +1343,7 @@ static ssize_t h2_sendv(strata_stream *s, const struct iovec *iov, int n,
     if (n == 0)
         return 0;
     for (tries = 0; tries < 2; tries++) {
-        if ((r = push_out(h)) != 0)
+        if ((r = make_room(h)) != 0)
             return r;
         /* one piece per call: DATA frames the caller's bytes in place */
         st->tx_buf = iov[0].iov_base;
@@ -1223,12 +1352,14 @@ static ssize_t h2_sendv(strata_stream *s, const struct iovec *iov, int n,
         nghttp2_session_resume_data(h->ng, st->id);
         (void)flush_session(h);
         st->tx_buf = NULL;
-        if (st->tx_off > 0)
+        if (st->tx_off > 0) {
+            push_soon(h);
             return (ssize_t)st->tx_off;
+        }
         if ((r = stream_end_status(st)) != 0)
             return r;
-        if (out_pending(h))
-            return STRATA_NEED_WRITE;
+        if ((r = make_room(h)) != 0)
+            return r;
         /* the window is shut: read what the peer sent (WINDOW_UPDATE?) */
         r = drive_input(h);
         if (r != 0)
@@ -1260,19 +1391,19 @@ static int h2_shutdown(strata_stream *s)
     if ((r = stream_end_status(st)) != 0)
         return r;
     if (!st->has_body || st->tx_done) {
-        r = push_out(h);
-        return r < STRATA_EOF ? r : 0;
+        push_soon(h);
+        return 0;
     }
     st->tx_eof = 1;
-    if ((r = push_out(h)) != 0)
+    if ((r = make_room(h)) != 0)
         return r;
     nghttp2_session_resume_data(h->ng, st->id);
     if ((r = flush_session(h)) != 0)
         return r;
-    if (!st->tx_done)
-        return out_pending(h) ? STRATA_NEED_WRITE : STRATA_NEED_READ;
-    r = push_out(h);
-    return r < STRATA_EOF ? r : 0;
+    if (!st->tx_done)   /* no room, or the head itself still waits */
+        return frame_room(h) ? STRATA_NEED_READ : STRATA_NEED_WRITE;
+    push_soon(h);
+    return 0;
 }
 
 int strata_h2_send_trailers(strata_stream *s, const strata_h2_header *t,
@@ -1313,7 +1444,7 @@ int strata_h2_reset(strata_stream *s, uint32_t code)
                                   code) != 0)
         return STRATA_ERR_STATE;
     (void)flush_session(st->h);
-    (void)push_out(st->h);
+    push_soon(st->h);
     return 0;
 }
 
@@ -1330,7 +1461,7 @@ static unsigned h2_poll(strata_stream *s, unsigned events)
     if (st->rx_eof)
         ready |= STRATA_POLL_HUP;
     if ((events & STRATA_POLL_OUT) && st->has_body && !st->tx_done
-        && !out_pending(h) && st->id > 0
+        && frame_room(h) && !h->partial && st->id > 0
         && nghttp2_session_get_stream_remote_window_size(h->ng, st->id) > 0
         && nghttp2_session_get_remote_window_size(h->ng) > 0)
         ready |= STRATA_POLL_OUT;
@@ -1386,7 +1517,7 @@ static void h2_close(strata_stream *s)
         st->rx_len = 0;
         /* still owned here, so a close this causes only marks it */
         (void)flush_session(h);
-        (void)push_out(h);
+        push_soon(h);
     }
     /* An orphan needs the session to outlive this call; when this was the
      * last hold, the session goes now and takes no more callbacks. */

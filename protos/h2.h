@@ -15,13 +15,16 @@
  *    (padding counted). A peer that sends past a window gets
  *    FLOW_CONTROL_ERROR from nghttp2. Memory of a connection is bounded by
  *    max_concurrent_streams x stream_window + header lists + a constant.
- *  - Send side: strata_send frames the caller's bytes as DATA without
- *    copying them (nghttp2's NO_COPY) as far as the stream and connection
- *    windows allow, and returns what went; with a window at 0 it returns
- *    STRATA_NEED_READ (a WINDOW_UPDATE must come). What the lower stream
- *    does not take at once is kept in one bounded output buffer, so a byte
- *    counted as sent is never asked for again. strata_shutdown ends the
- *    stream (END_STREAM); strata_h2_send_trailers ends it with trailers.
+ *  - Send side: strata_send frames the caller's bytes as DATA as far as
+ *    the stream and connection windows allow and returns what went; with
+ *    a window at 0 it returns STRATA_NEED_READ (a WINDOW_UPDATE must
+ *    come). Frames gather in one bounded output buffer and go down in one
+ *    write per call; a payload over 2 KiB is not copied (nghttp2's
+ *    NO_COPY: one gathered write), and only what the lower stream does not
+ *    take is kept, so a byte counted as sent is never asked for again.
+ *    strata_shutdown ends the stream (END_STREAM), strata_h2_send_trailers
+ *    with trailers. A server answering many streams per read corks the
+ *    connection (strata_h2_cork) so their frames share writes.
  *  - Receive: strata_recv returns body bytes, STRATA_EOF after the peer's
  *    END_STREAM, STRATA_ERR_CLOSED after a RST_STREAM (strata_h2_reset_code
  *    gives the peer's code). A client stream's recv first waits for the
@@ -126,6 +129,12 @@ int strata_h2_fd(strata_h2 *h);
 /* Graceful end: no new streams (GOAWAY with the last stream id); the
  * open ones finish. 0 or NEED_* (call again) or an error. */
 int strata_h2_shutdown(strata_h2 *h);
+/* Push out what waits (0, NEED_*, or an error). */
+int strata_h2_flush(strata_h2 *h);
+/* Corked, the stream calls leave their frames in the output buffer (up
+ * to 16 KiB) instead of one write each; uncorking pushes them (0, NEED_*
+ * or an error), and so do strata_h2_drive and strata_h2_flush. */
+int strata_h2_cork(strata_h2 *h, int on);
 /* Send a PING; strata_h2_pings counts the acknowledgements. */
 int strata_h2_ping(strata_h2 *h);
 unsigned long strata_h2_pings(strata_h2 *h);
