@@ -78,6 +78,20 @@ static void run_request(req *q)
     free(q);
 }
 
+static void add_request(strata_stream *s)
+{
+    req *q = calloc(1, sizeof *q);
+
+    if (!q) {
+        strata_h2_reset(s, STRATA_H2_INTERNAL_ERROR);
+        strata_free(s);
+        return;
+    }
+    q->s = s;
+    strata_h2_set_user(s, q);
+    run_request(q);
+}
+
 static void conn_cb(strata_loop *loop, strata_watch *w, unsigned events,
                     void *ud)
 {
@@ -91,20 +105,16 @@ static void conn_cb(strata_loop *loop, strata_watch *w, unsigned events,
     strata_h2_cork(h, 1);
     for (i = 0; i < 64 && (r = strata_h2_drive(h)) == 0; i++)
         ;
-    while ((s = strata_h2_accept(h)) != NULL) {
-        req *q = calloc(1, sizeof *q);
-
-        if (!q) {
-            strata_h2_reset(s, STRATA_H2_INTERNAL_ERROR);
-            strata_free(s);
-            continue;
-        }
-        q->s = s;
-        strata_h2_set_user(s, q);
-        run_request(q);
+    /* a stream's own calls may read more of the socket and so make more
+     * streams acceptable or ready: go on until both lists are empty */
+    for (;;) {
+        if ((s = strata_h2_accept(h)) != NULL)
+            add_request(s);
+        else if ((s = strata_h2_ready(h)) != NULL)
+            run_request(strata_h2_user(s));
+        else
+            break;
     }
-    while ((s = strata_h2_ready(h)) != NULL)
-        run_request(strata_h2_user(s));
     if (r == 0 || is_need(r)) {
         int f = strata_h2_cork(h, 0);
 

@@ -42,11 +42,15 @@
  *    polling each. A stream has no descriptor of its own (strata_fd is
  *    -1): an event loop watches strata_h2_fd for strata_h2_wants, drives
  *    the connection, and wakes the streams strata_h2_ready names
- *    (strata_h2_set_user keeps the application's pointer for that). Extended CONNECT (RFC 8441) is
+ *    (strata_h2_set_user keeps the application's pointer for that).
+ *    A stream's own recv may read the socket too, and so make further
+ *    streams acceptable or ready: take both lists until they are empty. Extended CONNECT (RFC 8441) is
  *    advertised (SETTINGS_ENABLE_CONNECT_PROTOCOL=1) unless turned off.
  *  - Client: strata_h2_request opens a stream. With :protocol (extended
- *    CONNECT) it waits for the server's SETTINGS and fails with
- *    STRATA_ERR_UNSUPPORTED when the server does not allow it.
+ *    CONNECT) it waits for the server's first SETTINGS and fails with
+ *    STRATA_ERR_UNSUPPORTED when that did not allow it (a permission sent
+ *    in a later SETTINGS frame is seen by later requests; browsers decide
+ *    the same way).
  *  - Errors: a connection error (bad preface, bad header block, a protocol
  *    violation, GOAWAY with an error) fails every stream with
  *    STRATA_ERR_PROTO (STRATA_EOF for a graceful GOAWAY past the streams);
