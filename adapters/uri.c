@@ -10,6 +10,9 @@
 #ifdef STRATA_WITH_WS
 #include "../protos/ws.h"
 #endif
+#ifdef STRATA_WITH_TLS
+#include "../protos/tls.h"
+#endif
 
 #include <errno.h>
 #include <stdarg.h>
@@ -23,12 +26,19 @@
 
 /* Layers that later versions (or other builds) add: refused with their own
  * message so a user learns the name is right and the build is what lacks
- * it. */
-#ifdef STRATA_WITH_WS
-static const char *const reserved_layers[] = { "tls", "h2", "grpc" };
+ * it. "wss" is the alias of ws+tls: known only when both are built. */
+#if defined(STRATA_WITH_WS) && defined(STRATA_WITH_TLS)
+static const char *const reserved_layers[] = { "h2", "grpc" };
+#define KNOWN_NAMES "tcp, lines, len, ws, tls, wss"
+#elif defined(STRATA_WITH_WS)
+static const char *const reserved_layers[] = { "tls", "wss", "h2", "grpc" };
 #define KNOWN_NAMES "tcp, lines, len, ws"
+#elif defined(STRATA_WITH_TLS)
+static const char *const reserved_layers[] = { "ws", "wss", "h2", "grpc" };
+#define KNOWN_NAMES "tcp, lines, len, tls"
 #else
-static const char *const reserved_layers[] = { "ws", "tls", "h2", "grpc" };
+static const char *const reserved_layers[] = { "ws", "tls", "wss", "h2",
+                                               "grpc" };
 #define KNOWN_NAMES "tcp, lines, len"
 #endif
 
@@ -58,29 +68,46 @@ static const char *kind_name(strata_layer_kind k)
     case STRATA_LAYER_LINES: return "lines";
     case STRATA_LAYER_LEN: return "len";
     case STRATA_LAYER_WS: return "ws";
+    case STRATA_LAYER_TLS: return "tls";
     }
     return "?";
+}
+
+/* The kinds this build has. */
+static const strata_layer_kind known_kinds[] = {
+    STRATA_LAYER_TCP, STRATA_LAYER_UNIX, STRATA_LAYER_LINES,
+    STRATA_LAYER_LEN,
+#ifdef STRATA_WITH_WS
+    STRATA_LAYER_WS,
+#endif
+#ifdef STRATA_WITH_TLS
+    STRATA_LAYER_TLS,
+#endif
+};
+#define N_KNOWN (sizeof known_kinds / sizeof known_kinds[0])
+
+static int is_known(strata_layer_kind k)
+{
+    size_t i;
+
+    for (i = 0; i < N_KNOWN; i++)
+        if (known_kinds[i] == k)
+            return 1;
+    return 0;
 }
 
 /* One layer name of `len` bytes at `name` into *kind. */
 static int parse_layer(const char *name, size_t len, strata_layer_kind *kind,
                        char *err, size_t errlen)
 {
-    static const strata_layer_kind known[] = {
-        STRATA_LAYER_TCP, STRATA_LAYER_UNIX, STRATA_LAYER_LINES,
-        STRATA_LAYER_LEN,
-#ifdef STRATA_WITH_WS
-        STRATA_LAYER_WS
-#endif
-    };
     size_t i;
 
     if (len == 0)
         return reason(err, errlen, "empty layer name");
-    for (i = 0; i < sizeof known / sizeof known[0]; i++) {
-        const char *k = kind_name(known[i]);
+    for (i = 0; i < N_KNOWN; i++) {
+        const char *k = kind_name(known_kinds[i]);
         if (strlen(k) == len && memcmp(k, name, len) == 0) {
-            *kind = known[i];
+            *kind = known_kinds[i];
             return 0;
         }
     }
@@ -94,19 +121,35 @@ static int parse_layer(const char *name, size_t len, strata_layer_kind *kind,
                   (int)len, name);
 }
 
-/* ws carries messages, not a byte stream a layer above could frame, and
- * wants the transport right below it: refuse anything else around it. */
-static int check_ws_place(const strata_uri *u, strata_layer_kind k,
-                          char *err, size_t errlen)
+#ifdef STRATA_WITH_TLS
+#define WS_ABOVE " or sit under 'tls': no other layer goes above WebSocket " \
+                 "messages"
+#define WS_BELOW " or on 'tls'"
+#else
+#define WS_ABOVE ": no layer goes above WebSocket messages yet"
+#define WS_BELOW ""
+#endif
+
+/* Whether k may sit right below `upper` (k is being added under it).
+ * ws carries messages, not a byte stream a layer above could frame: only
+ * tls, which writes each record as one message, goes on it; below ws is
+ * the transport or tls. tls records are binary (lines could not carry
+ * them): tls goes on the transport or on ws. */
+static int check_place(strata_layer_kind upper, strata_layer_kind k,
+                       char *err, size_t errlen)
 {
-    if (k == STRATA_LAYER_WS && u->n_layers > 0)
-        return reason(err, errlen, "'ws' must be the top (first) layer: no "
-                      "layer goes above WebSocket messages yet, found '%s' "
-                      "above it", kind_name(u->layers[u->n_layers - 1]));
-    if (u->n_layers > 0 && u->layers[u->n_layers - 1] == STRATA_LAYER_WS &&
-        !is_transport(k))
+    if (k == STRATA_LAYER_WS && upper != STRATA_LAYER_TLS)
+        return reason(err, errlen, "'ws' must be the top (first) layer"
+                      WS_ABOVE ", found '%s' above it", kind_name(upper));
+    if (upper == STRATA_LAYER_WS && !is_transport(k) &&
+        k != STRATA_LAYER_TLS)
         return reason(err, errlen, "'ws' goes right on the transport (tcp or "
-                      "unix), found '%s' below it", kind_name(k));
+                      "unix)" WS_BELOW ", found '%s' below it", kind_name(k));
+    if (upper == STRATA_LAYER_TLS && !is_transport(k) &&
+        k != STRATA_LAYER_WS)
+        return reason(err, errlen, "'tls' goes right on the transport (tcp "
+                      "or unix) or on 'ws': its records are binary, found "
+                      "'%s' below it", kind_name(k));
     return 0;
 }
 
@@ -124,12 +167,30 @@ static int add_layer(strata_uri *u, strata_layer_kind k, char *err,
             return reason(err, errlen,
                           "'%s' must be the bottom (last) layer, found '%s' "
                           "below it", kind_name(u->layers[i]), kind_name(k));
-    if (check_ws_place(u, k, err, errlen) != 0)
+    if (u->n_layers > 0 &&
+        check_place(u->layers[u->n_layers - 1], k, err, errlen) != 0)
         return STRATA_ERR_ARG;
     if (u->n_layers >= STRATA_URI_MAX_LAYERS)
         return reason(err, errlen, "too many layers");
     u->layers[u->n_layers++] = k;
     return 0;
+}
+
+/* One name of the list: "wss" adds ws and tls below it. */
+static int parse_name(const char *name, size_t len, strata_uri *u,
+                      char *err, size_t errlen)
+{
+    strata_layer_kind k = STRATA_LAYER_TCP; /* quiets -Wmaybe-uninit */
+    int r;
+
+#if defined(STRATA_WITH_WS) && defined(STRATA_WITH_TLS)
+    if (len == 3 && memcmp(name, "wss", 3) == 0) {
+        r = add_layer(u, STRATA_LAYER_WS, err, errlen);
+        return r != 0 ? r : add_layer(u, STRATA_LAYER_TLS, err, errlen);
+    }
+#endif
+    r = parse_layer(name, len, &k, err, errlen);
+    return r != 0 ? r : add_layer(u, k, err, errlen);
 }
 
 /* The '+'-joined layer list in text[0..len); TCP is added when the list
@@ -143,10 +204,7 @@ static int parse_layers(const char *text, size_t len, strata_uri *u,
     while (start <= len) {
         const char *plus = memchr(text + start, '+', len - start);
         size_t end = plus != NULL ? (size_t)(plus - text) : len;
-        strata_layer_kind k = STRATA_LAYER_TCP; /* quiets -Wmaybe-uninit */
-        int r = parse_layer(text + start, end - start, &k, err, errlen);
-        if (r == 0)
-            r = add_layer(u, k, err, errlen);
+        int r = parse_name(text + start, end - start, u, err, errlen);
         if (r != 0)
             return r;
         start = end + 1;
@@ -312,14 +370,18 @@ static strata_stream *push_ws(const strata_uri *u, int server,
 
 /* Small messages leave in batches: a write buffer between ws and the
  * transport (the tool flushes before it waits), 10x the messages per
- * second of one system call per frame (bench/README.md). */
-static strata_stream *push_ws_buffered(const strata_uri *u, int server,
-                                       strata_stream *lower,
+ * second of one system call per frame (bench/README.md). Not under tls:
+ * TLS writes its handshake flights and alerts from inside recv calls,
+ * after which nobody flushes, and its records are gathered already. */
+static strata_stream *push_ws_buffered(const strata_uri *u, int i,
+                                       int server, strata_stream *lower,
                                        const strata_allocator *alloc)
 {
-    strata_stream *wb = strata_wbuf_new(lower, 64 * 1024, 0, alloc);
-    strata_stream *ws;
+    strata_stream *wb, *ws;
 
+    if (i > 0 && u->layers[i - 1] == STRATA_LAYER_TLS)
+        return push_ws(u, server, lower, alloc);
+    wb = strata_wbuf_new(lower, 64 * 1024, 0, alloc);
     if (wb == NULL)
         return NULL;
     ws = push_ws(u, server, wb, alloc);
@@ -331,16 +393,139 @@ static strata_stream *push_ws_buffered(const strata_uri *u, int server,
 }
 #endif
 
-/* One layer over lower (owned), or NULL when the allocator refused. */
-static strata_stream *push_layer(const strata_uri *u, int i, int server,
-                                 strata_stream *lower,
-                                 const strata_allocator *alloc)
+#ifdef STRATA_WITH_TLS
+/* u->tls makes sense for the role: said before any file is read. */
+static int check_tls_settings(const strata_uri_tls *t, int server,
+                              char *err, size_t errlen)
+{
+    if (server && (t->cert == NULL || t->key == NULL))
+        return reason(err, errlen, "a tls server needs a certificate and "
+                      "its key (tls.cert and tls.key)");
+    if ((t->cert == NULL) != (t->key == NULL))
+        return reason(err, errlen, "a tls certificate goes with its key: "
+                      "give both (tls.cert and tls.key)");
+    if (server && t->insecure)
+        return reason(err, errlen, "'insecure' is for a tls client: a "
+                      "server verifies only the clients it asks a "
+                      "certificate of (tls.ca)");
+    return 0;
+}
+
+/* wolfSSL says little of a file it cannot open ("certificate file"): the
+ * OS's reason comes first. */
+static int check_readable(const char *what, const char *path, char *err,
+                          size_t errlen)
+{
+    FILE *f;
+
+    if (path == NULL)
+        return 0;
+    f = fopen(path, "r");
+    if (f == NULL)
+        return reason(err, errlen, "cannot read %s '%s': %s", what, path,
+                      strerror(errno));
+    fclose(f);
+    return 0;
+}
+
+static int apply_tls_settings(strata_tls_config *c, const strata_uri_tls *t,
+                              int server, char *err, size_t errlen)
+{
+    int r;
+
+    if (check_readable("certificate file", t->cert, err, errlen) != 0 ||
+        check_readable("key file", t->key, err, errlen) != 0 ||
+        check_readable("CA file", t->ca, err, errlen) != 0)
+        return STRATA_ERR_ARG;
+    if (t->cert != NULL &&
+        (r = strata_tls_config_cert_file(c, t->cert, t->key)) != 0) {
+        reason(err, errlen, "cannot load certificate '%s' and key '%s' "
+               "(PEM expected): %s", t->cert, t->key,
+               strata_tls_config_reason(c));
+        return r;
+    }
+    if (t->ca != NULL &&
+        (r = strata_tls_config_ca_file(c, t->ca, NULL)) != 0) {
+        reason(err, errlen, "cannot load CA file '%s' (PEM expected): %s",
+               t->ca, strata_tls_config_reason(c));
+        return r;
+    }
+    /* A server given CAs wants its clients to prove who they are. */
+    if (t->ca != NULL && server &&
+        (r = strata_tls_config_verify_client(c, 1)) != 0)
+        return reason(err, errlen, "cannot ask for client certificates");
+    if (t->insecure && (r = strata_tls_config_insecure(c)) != 0)
+        return reason(err, errlen, "cannot turn verification off");
+    if (t->alpn != NULL && (r = strata_tls_config_alpn(c, t->alpn)) != 0) {
+        reason(err, errlen, "bad ALPN list '%s' (comma-separated protocol "
+               "names, at most 255 bytes)", t->alpn);
+        return r;
+    }
+    return 0;
+}
+
+static int make_tls_config(const strata_uri_tls *t, int server,
+                           const strata_allocator *alloc,
+                           strata_tls_config **out, char *err, size_t errlen)
+{
+    strata_tls_config *c;
+    int r = check_tls_settings(t, server, err, errlen);
+
+    if (r != 0)
+        return r;
+    c = strata_tls_config_new(server ? STRATA_TLS_SERVER : STRATA_TLS_CLIENT,
+                              alloc);
+    if (c == NULL) {
+        reason(err, errlen, "out of memory making the tls configuration");
+        return STRATA_ERR_NOMEM;
+    }
+    r = apply_tls_settings(c, t, server, err, errlen);
+    if (r != 0) {
+        strata_tls_config_free(c);
+        return r;
+    }
+    *out = c;
+    return 0;
+}
+
+/* A client names the URI's host (SNI, certificate check); a Unix socket
+ * has no host name, "localhost" stands for it as in ws's Host. */
+static int push_tls(const strata_uri *u, int server, strata_tls_config *cfg,
+                    strata_stream *lower, const strata_allocator *alloc,
+                    strata_stream **up, char *err, size_t errlen)
+{
+    strata_tls_opts o;
+    const char *why;
+
+    memset(&o, 0, sizeof o);
+    if (!server)
+        o.server_name = u->layers[u->n_layers - 1] == STRATA_LAYER_UNIX
+                            ? "localhost" : u->host;
+    *up = strata_tls_new(lower, cfg, &o, alloc);
+    if (*up != NULL)
+        return 0;
+    /* The config says why when it was not the allocator (no system CA). */
+    why = strata_tls_config_reason(cfg);
+    if (strcmp(why, "no error") != 0) {
+        reason(err, errlen, "cannot set up layer 'tls': %s", why);
+        return STRATA_ERR_TLS;
+    }
+    reason(err, errlen, "out of memory building layer 'tls'");
+    return STRATA_ERR_NOMEM;
+}
+#endif
+
+/* A layer without settings of its own (lines, len) or ws, or NULL when
+ * the allocator refused. */
+static strata_stream *push_simple(const strata_uri *u, int i, int server,
+                                  strata_stream *lower,
+                                  const strata_allocator *alloc)
 {
     strata_layer_kind k = u->layers[i];
 
 #ifdef STRATA_WITH_WS
     if (k == STRATA_LAYER_WS)
-        return push_ws_buffered(u, server, lower, alloc);
+        return push_ws_buffered(u, i, server, lower, alloc);
 #else
     (void)server;
 #endif
@@ -354,23 +539,63 @@ static strata_stream *push_layer(const strata_uri *u, int i, int server,
     }
 }
 
+/* Layer i over lower: 0 and *up (which owns lower), or a status with a
+ * reason (lower is then left to the caller). */
+static int push_layer(const strata_uri *u, int i, int server,
+                      strata_tls_config *cfg, strata_stream *lower,
+                      const strata_allocator *alloc, strata_stream **up,
+                      char *err, size_t errlen)
+{
+#ifdef STRATA_WITH_TLS
+    if (u->layers[i] == STRATA_LAYER_TLS)
+        return push_tls(u, server, cfg, lower, alloc, up, err, errlen);
+#else
+    (void)cfg;
+#endif
+    *up = push_simple(u, i, server, lower, alloc);
+    if (*up != NULL)
+        return 0;
+    reason(err, errlen, "out of memory building layer '%s'",
+           kind_name(u->layers[i]));
+    return STRATA_ERR_NOMEM;
+}
+
+/* A hand-made strata_uri passes the parser's own checks: every layer is
+ * built here, in an order add_layer accepts, over one transport. */
 static int valid_layers(const strata_uri *u)
 {
+    strata_uri check;
     int i;
 
     if (u->n_layers < 1 || u->n_layers > STRATA_URI_MAX_LAYERS)
         return 0;
-    for (i = 0; i < u->n_layers; i++) {
-        if (is_transport(u->layers[i]) != (i == u->n_layers - 1))
+    check.n_layers = 0;
+    for (i = 0; i < u->n_layers; i++)
+        if (!is_known(u->layers[i]) ||
+            add_layer(&check, u->layers[i], NULL, 0) != 0)
             return 0;
-        if (u->layers[i] > STRATA_LAYER_WS)
-            return 0;
-#ifndef STRATA_WITH_WS
-        if (u->layers[i] == STRATA_LAYER_WS)
-            return 0; /* a hand-made URI naming a layer not built */
-#endif
+    return is_transport(u->layers[u->n_layers - 1]);
+}
+
+/* Push the layers above the transport, the one just above it first. */
+static int push_all(const strata_uri *u, int server, strata_tls_config *cfg,
+                    strata_stream *bottom, const strata_allocator *alloc,
+                    strata_stream **top, char *err, size_t errlen)
+{
+    strata_stream *s = bottom;
+    int i;
+
+    for (i = u->n_layers - 2; i >= 0; i--) {
+        strata_stream *up;
+        int r = push_layer(u, i, server, cfg, s, alloc, &up, err, errlen);
+        if (r != 0) {
+            strata_free(s);
+            return r;
+        }
+        s = up;
     }
-    return 1;
+    *top = s;
+    return 0;
 }
 
 /* strata_uri_stack with the role of role-dependent layers given. */
@@ -378,8 +603,8 @@ static int build(const strata_uri *u, int server, strata_stream *bottom,
                  const strata_allocator *alloc, strata_stream **top,
                  char *err, size_t errlen)
 {
-    strata_stream *s = bottom;
-    int i;
+    strata_tls_config *cfg = NULL;
+    int r;
 
     if (top != NULL)
         *top = NULL;
@@ -387,19 +612,23 @@ static int build(const strata_uri *u, int server, strata_stream *bottom,
         strata_free(bottom);
         return reason(err, errlen, "invalid arguments to strata_uri_stack");
     }
-    /* Build upwards: the layer just above the transport first. */
-    for (i = u->n_layers - 2; i >= 0; i--) {
-        strata_stream *up = push_layer(u, i, server, s, alloc);
-        if (up == NULL) {
-            strata_free(s);
-            reason(err, errlen, "out of memory building layer '%s'",
-                   kind_name(u->layers[i]));
-            return STRATA_ERR_NOMEM;
+#ifdef STRATA_WITH_TLS
+    /* Without the caller's config, one for this stack alone: the tls
+     * layer keeps a reference, ours goes at the end. */
+    if (u->tls.config == NULL && strata_uri_has_layer(u, STRATA_LAYER_TLS)) {
+        r = make_tls_config(&u->tls, server, alloc, &cfg, err, errlen);
+        if (r != 0) {
+            strata_free(bottom);
+            return r;
         }
-        s = up;
     }
-    *top = s;
-    return 0;
+    r = push_all(u, server, cfg != NULL ? cfg : u->tls.config, bottom, alloc,
+                 top, err, errlen);
+    strata_tls_config_free(cfg);
+#else
+    r = push_all(u, server, cfg, bottom, alloc, top, err, errlen);
+#endif
+    return r;
 }
 
 int strata_uri_stack(const strata_uri *u, strata_stream *bottom,
@@ -458,6 +687,35 @@ int strata_uri_listen(const strata_uri *u, char *err, size_t errlen)
         return transport_failed(fd, "cannot listen on", u, errno, err,
                                 errlen);
     return fd;
+}
+
+int strata_uri_has_layer(const strata_uri *u, strata_layer_kind k)
+{
+    int i;
+
+    if (u == NULL)
+        return 0;
+    for (i = 0; i < u->n_layers && i < STRATA_URI_MAX_LAYERS; i++)
+        if (u->layers[i] == k)
+            return 1;
+    return 0;
+}
+
+int strata_uri_tls_config(const strata_uri *u, const strata_allocator *alloc,
+                          strata_tls_config **config, char *err,
+                          size_t errlen)
+{
+    if (config != NULL)
+        *config = NULL;
+    if (u == NULL || config == NULL)
+        return reason(err, errlen, "invalid arguments to "
+                      "strata_uri_tls_config");
+#ifdef STRATA_WITH_TLS
+    return make_tls_config(&u->tls, u->server, alloc, config, err, errlen);
+#else
+    (void)alloc;
+    return reason(err, errlen, "layer 'tls' is not built in this version");
+#endif
 }
 
 int strata_uri_has_messages(const strata_uri *u)

@@ -4,11 +4,24 @@
  * first, TCP implied at the bottom; unix:PATH-form "LAYERS+unix://PATH"
  * puts a Unix-domain socket at the bottom. Layers known so far: tcp,
  * lines (LF records), len (4-byte length-prefixed records) and, when built
- * with STRATA_WITH_WS, ws (WebSocket: "ws://HOST:PORT/PATH" is ws over
- * tcp; "ws+unix:///SOCKET" requests "/"). ws must be the top layer and sit
- * right on the transport: its messages are not a byte stream a layer above
- * could frame, and nothing below it but the transport makes sense yet.
+ * with them, ws (STRATA_WITH_WS: WebSocket, "ws://HOST:PORT/PATH" is ws
+ * over tcp; "ws+unix:///SOCKET" requests "/") and tls (STRATA_WITH_TLS:
+ * "tls://HOST:PORT" is tls over tcp; "wss" stands for "ws+tls").
+ * Where a layer may sit:
+ *  - ws carries messages, not a byte stream a layer above could frame:
+ *    it is the top layer, or right under tls (TLS inside a WebSocket,
+ *    "tls+ws://": tls writes each record as one message and reads bytes);
+ *    below it is the transport or tls.
+ *  - tls sits right on the transport or on ws (its records are binary, so
+ *    lines could not carry them, and nothing else below makes sense yet);
+ *    byte-stream layers (lines, len) and ws may sit on it.
  * A name this build does not know is refused with a message that says so.
+ *
+ * TLS settings do not fit in the URI's text: they are u->tls. A client
+ * sends the URI's host as SNI and checks the server's certificate against
+ * it (an IP literal against the certificate's IP addresses; "localhost"
+ * stands for a Unix socket's host), with the CAs of tls.ca or the
+ * system's. A server needs tls.cert and tls.key.
  */
 #ifndef STRATA_URI_H
 #define STRATA_URI_H
@@ -26,8 +39,13 @@ typedef enum strata_layer_kind {
     STRATA_LAYER_UNIX,
     STRATA_LAYER_LINES,
     STRATA_LAYER_LEN,
-    STRATA_LAYER_WS
+    STRATA_LAYER_WS,
+    STRATA_LAYER_TLS
 } strata_layer_kind;
+
+/* A TLS configuration (protos/tls.h); declared here too so this header
+ * stands without the tls layer's. */
+typedef struct strata_tls_config strata_tls_config;
 
 /* Settings of the ws layer. strata_uri_parse zeroes them; the caller sets
  * them before building (they do not fit in the URI's text). */
@@ -37,6 +55,30 @@ typedef struct strata_uri_ws {
     const char *protocol;  /* offer / accept this subprotocol, or NULL */
 } strata_uri_ws;
 
+/* Settings of the tls layer, zeroed by strata_uri_parse like ws's.
+ *
+ * Ownership of the configuration: `config` is the caller's. When it is
+ * set, every stack built takes a reference of its own, so the caller may
+ * free it (strata_tls_config_free) as soon as the last stack it wants was
+ * built; it must have the role of the stacks (a client config for
+ * strata_uri_connect, a server config for a server's strata_uri_stack).
+ * When it is NULL, each strata_uri_stack / strata_uri_connect makes a
+ * config from the other fields for that one stack (files read again each
+ * time, no session resumption across stacks): a program that builds many
+ * stacks makes one with strata_uri_tls_config and sets it here. */
+typedef struct strata_uri_tls {
+    const char *cert;      /* our certificate chain (PEM file): a server's,
+                              or a client's for mutual TLS; with key */
+    const char *key;       /* its private key (PEM file) */
+    const char *ca;        /* trusted CAs (PEM file). Client: NULL trusts
+                              the system's store. Server: asks clients for
+                              a certificate and requires one (mutual TLS) */
+    int insecure;          /* client: do not verify the server at all */
+    const char *alpn;      /* ALPN protocols, comma list in order of
+                              preference ("h2,http/1.1"), or NULL */
+    strata_tls_config *config; /* a ready config (see above), or NULL */
+} strata_uri_tls;
+
 typedef struct strata_uri {
     strata_layer_kind layers[STRATA_URI_MAX_LAYERS]; /* top first */
     int n_layers;          /* including the bottom transport */
@@ -44,8 +86,10 @@ typedef struct strata_uri {
     char port[16];
     char path[1024];       /* "/..." or "" */
     int server;            /* strata_uri_stack builds the server side of
-                              layers with roles (ws); set by the caller */
+                              layers with roles (ws, tls); set by the
+                              caller */
     strata_uri_ws ws;
+    strata_uri_tls tls;
 } strata_uri;
 
 /* Parse text into *u. Returns 0, or STRATA_ERR_ARG with a reason in err. */
@@ -53,9 +97,10 @@ int strata_uri_parse(const char *text, strata_uri *u, char *err,
                      size_t errlen);
 
 /* Put the layers above the transport on `bottom` (owned); on failure
- * bottom is freed. Returns 0 and *top, or a status with a reason. A ws
- * layer is a client, or a server when u->server is set; its handshake runs
- * in the first calls on *top. */
+ * bottom is freed. Returns 0 and *top, or a status with a reason. A ws or
+ * tls layer is a client, or a server when u->server is set; its handshake
+ * runs in the first calls on *top. A tls layer uses u->tls.config, or a
+ * config made from u->tls for this stack alone. */
 int strata_uri_stack(const strata_uri *u, strata_stream *bottom,
                      const strata_allocator *alloc, strata_stream **top,
                      char *err, size_t errlen);
@@ -68,6 +113,19 @@ int strata_uri_connect(const strata_uri *u, const strata_allocator *alloc,
 int strata_uri_listen(const strata_uri *u, char *err, size_t errlen);
 /* Whether the top layer keeps message boundaries (lines, len, ws). */
 int strata_uri_has_messages(const strata_uri *u);
+/* Whether the URI names layer `k` anywhere in its stack. */
+int strata_uri_has_layer(const strata_uri *u, strata_layer_kind k);
+
+/* Make a TLS configuration from u->tls, a server's when u->server is set,
+ * else a client's; memory from alloc (kept by the config: it must outlive
+ * it). Returns 0 and *config, which the caller owns and frees with
+ * strata_tls_config_free (stacks built with it keep their own reference),
+ * or a status with a reason: a server without tls.cert and tls.key, a key
+ * without its certificate, insecure on a server, a file that cannot be
+ * loaded, a bad ALPN list, or a build without the tls layer. */
+int strata_uri_tls_config(const strata_uri *u, const strata_allocator *alloc,
+                          strata_tls_config **config, char *err,
+                          size_t errlen);
 
 #ifdef __cplusplus
 }

@@ -1,5 +1,7 @@
 /* URI stacks: every accepted form, every refusal and its reason text, and
- * that the built stacks carry messages end to end. */
+ * that the built stacks carry messages end to end; with tls, the
+ * configuration made from the URI's settings, its refusals, and real
+ * handshakes over a pipe pair and loopback TCP. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,18 +22,42 @@
 #ifdef STRATA_WITH_WS
 #include <strata/ws.h>
 #endif
+#ifdef STRATA_WITH_TLS
+#include <strata/tls.h>
+
+#include "harness.h"
+#endif
 
 #define TCP STRATA_LAYER_TCP
 #define UNIX STRATA_LAYER_UNIX
 #define LINES STRATA_LAYER_LINES
 #define LEN STRATA_LAYER_LEN
 #define WS STRATA_LAYER_WS
+#define TLS STRATA_LAYER_TLS
 
-#ifdef STRATA_WITH_WS
+#if defined(STRATA_WITH_WS) && defined(STRATA_WITH_TLS)
+#define KNOWN "(known: tcp, lines, len, ws, tls, wss)"
+#elif defined(STRATA_WITH_WS)
 #define KNOWN "(known: tcp, lines, len, ws)"
+#elif defined(STRATA_WITH_TLS)
+#define KNOWN "(known: tcp, lines, len, tls)"
 #else
 #define KNOWN "(known: tcp, lines, len)"
 #endif
+
+/* What is said of ws's place depends on whether tls may go around it. */
+#ifdef STRATA_WITH_TLS
+#define WS_TOP "'ws' must be the top (first) layer or sit under 'tls': no " \
+               "other layer goes above WebSocket messages, found '"
+#define WS_BELOW "'ws' goes right on the transport (tcp or unix) or on " \
+                 "'tls', found '"
+#else
+#define WS_TOP "'ws' must be the top (first) layer: no layer goes above " \
+               "WebSocket messages yet, found '"
+#define WS_BELOW "'ws' goes right on the transport (tcp or unix), found '"
+#endif
+#define TLS_BELOW "'tls' goes right on the transport (tcp or unix) or on " \
+                  "'ws': its records are binary, found '"
 
 typedef struct accepted {
     const char *text;
@@ -65,6 +91,21 @@ static const accepted good[] = {
     { "ws+tcp://h:80/a?b=c", 2, { WS, TCP }, "h", "80", "/a?b=c" },
     { "ws://[::1]:9/x", 2, { WS, TCP }, "::1", "9", "/x" },
     { "ws+unix:///tmp/w.sock", 2, { WS, UNIX }, "/tmp/w.sock", "", "" },
+#endif
+#ifdef STRATA_WITH_TLS
+    { "tls://h:443", 2, { TLS, TCP }, "h", "443", "" },
+    { "tls+tcp://[::1]:443", 2, { TLS, TCP }, "::1", "443", "" },
+    { "lines+tls://h:1", 3, { LINES, TLS, TCP }, "h", "1", "" },
+    { "len+tls+unix:///p", 3, { LEN, TLS, UNIX }, "/p", "", "" },
+    { "len+lines+tls://h:1", 4, { LEN, LINES, TLS, TCP }, "h", "1", "" },
+#endif
+#if defined(STRATA_WITH_WS) && defined(STRATA_WITH_TLS)
+    { "wss://h:443/chat", 3, { WS, TLS, TCP }, "h", "443", "/chat" },
+    { "ws+tls://h:443", 3, { WS, TLS, TCP }, "h", "443", "" },
+    { "wss+unix:///w", 3, { WS, TLS, UNIX }, "/w", "", "" },
+    { "tls+ws://h:80/t", 3, { TLS, WS, TCP }, "h", "80", "/t" },
+    { "lines+tls+ws://h:80", 4, { LINES, TLS, WS, TCP }, "h", "80", "" },
+    { "len+tls+ws+unix:///u", 4, { LEN, TLS, WS, UNIX }, "/u", "", "" },
 #endif
 };
 
@@ -108,25 +149,51 @@ static const refused bad[] = {
     { "lines+://h:80", "empty layer name" },
     { "+tcp://h:80", "empty layer name" },
     { "lines++tcp://h:80", "empty layer name" },
-    { "tls://h:80", "layer 'tls' is not built in this version" },
     { "h2+tls://h:80", "layer 'h2' is not built in this version" },
     { "grpc+h2+tls://h:80", "layer 'grpc' is not built in this version" },
+#ifdef STRATA_WITH_TLS
+    { "TLS://h:80", "unknown layer 'TLS' " KNOWN },
+    { "tls+lines://h:1", TLS_BELOW "lines' below it" },
+    { "tls+len+unix:///p", TLS_BELOW "len' below it" },
+    { "lines+tls+len://h:1", TLS_BELOW "len' below it" },
+    { "tls+tls://h:1", "layer 'tls' given twice" },
+    { "tcp+tls://h:1",
+      "'tcp' must be the bottom (last) layer, found 'tls' below it" },
+    { "tls://h", "missing port (expected HOST:PORT)" },
+    { "tls+unix://", "missing socket path (unix:///PATH)" },
+#else
+    { "tls://h:80", "layer 'tls' is not built in this version" },
+    { "lines+tls://h:80", "layer 'tls' is not built in this version" },
+    { "wss://h:80", "layer 'wss' is not built in this version" },
+#endif
+#if defined(STRATA_WITH_WS) && defined(STRATA_WITH_TLS)
+    { "WSS://h:80", "unknown layer 'WSS' " KNOWN },
+    { "lines+wss://h:1", WS_TOP "lines' above it" },
+    { "lines+ws+tls://h:1", WS_TOP "lines' above it" },
+    { "ws+lines+tls://h:1", WS_BELOW "lines' below it" },
+    { "tls+ws+len://h:1", WS_BELOW "len' below it" },
+    { "wss+tls://h:1", "layer 'tls' given twice" },
+    { "tls+wss://h:1", "layer 'tls' given twice" },
+    { "wss+ws://h:1", "layer 'ws' given twice" },
+    { "ws+tls+ws://h:1", "layer 'ws' given twice" },
+    { "tcp+wss://h:1",
+      "'tcp' must be the bottom (last) layer, found 'ws' below it" },
+    { "wss://h/chat", "missing port (expected HOST:PORT)" },
+#endif
 #ifdef STRATA_WITH_WS
-    { "lines+ws+tcp://h:80", "'ws' must be the top (first) layer: no layer "
-      "goes above WebSocket messages yet, found 'lines' above it" },
-    { "len+ws://h:80", "'ws' must be the top (first) layer: no layer "
-      "goes above WebSocket messages yet, found 'len' above it" },
-    { "ws+lines://h:80", "'ws' goes right on the transport (tcp or unix), "
-      "found 'lines' below it" },
-    { "ws+len+unix:///p", "'ws' goes right on the transport (tcp or unix), "
-      "found 'len' below it" },
+    { "lines+ws+tcp://h:80", WS_TOP "lines' above it" },
+    { "len+ws://h:80", WS_TOP "len' above it" },
+    { "ws+lines://h:80", WS_BELOW "lines' below it" },
+    { "ws+len+unix:///p", WS_BELOW "len' below it" },
     { "ws+ws://h:80", "layer 'ws' given twice" },
     { "tcp+ws://h:80",
       "'tcp' must be the bottom (last) layer, found 'ws' below it" },
     { "ws://h", "missing port (expected HOST:PORT)" },
     { "ws://h/chat", "missing port (expected HOST:PORT)" },
     { "ws+unix://", "missing socket path (unix:///PATH)" },
+#ifndef STRATA_WITH_TLS
     { "ws+tls://h:80", "layer 'tls' is not built in this version" },
+#endif
 #else
     { "ws://h:80", "layer 'ws' is not built in this version" },
     { "lines+ws+tcp://h:80", "layer 'ws' is not built in this version" },
@@ -235,6 +302,13 @@ static void test_has_messages(void **state)
 #ifdef STRATA_WITH_WS
         { "ws://h:1/x", 1 }, { "ws+unix:///p", 1 },
 #endif
+#ifdef STRATA_WITH_TLS
+        { "tls://h:1", 0 }, { "lines+tls://h:1", 1 }, { "len+tls://h:1", 1 },
+#endif
+#if defined(STRATA_WITH_WS) && defined(STRATA_WITH_TLS)
+        /* TLS inside a WebSocket is a byte stream */
+        { "wss://h:1", 1 }, { "tls+ws://h:1", 0 }, { "lines+tls+ws://h:1", 1 },
+#endif
     };
     size_t i;
 
@@ -321,6 +395,58 @@ static void test_stack_bad_uri(void **state)
     strata_free(b);
     assert_int_equal(strata_uri_stack(&u, NULL, NULL, &top, NULL, 0),
                      STRATA_ERR_ARG);
+}
+
+/* A hand-made layer list the parser would refuse is refused by the
+ * builder too: a layer this build lacks, or one in a place it cannot
+ * work (tls on lines, lines on ws). */
+static void test_stack_hand_made_orders(void **state)
+{
+    static const struct { int n; strata_layer_kind k[3]; } orders[] = {
+        { 3, { LINES, WS, TCP } }, /* refused, or not built */
+        { 3, { TLS, LINES, TCP } },
+        { 3, { WS, LEN, TCP } },
+        { 2, { (strata_layer_kind)99, TCP } },
+        { 2, { TCP, UNIX } },
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof orders / sizeof orders[0]; i++) {
+        char err[256];
+        strata_stream *a, *b, *top;
+        strata_uri u;
+
+        assert_int_equal(strata_uri_parse("tcp://h:1", &u, NULL, 0), 0);
+        memcpy(u.layers, orders[i].k, sizeof orders[i].k);
+        u.n_layers = orders[i].n;
+        assert_int_equal(strata_pipe_pair(&a, &b, NULL, NULL), 0);
+        assert_int_equal(strata_uri_stack(&u, a, NULL, &top, err,
+                                          sizeof err), STRATA_ERR_ARG);
+        assert_null(top);
+        assert_string_equal(err, "invalid arguments to strata_uri_stack");
+        strata_free(b);
+    }
+}
+
+static void test_has_layer(void **state)
+{
+    strata_uri u;
+
+    (void)state;
+    assert_int_equal(strata_uri_has_layer(NULL, TCP), 0);
+    assert_int_equal(strata_uri_parse("lines+unix:///p", &u, NULL, 0), 0);
+    assert_int_equal(strata_uri_has_layer(&u, LINES), 1);
+    assert_int_equal(strata_uri_has_layer(&u, UNIX), 1);
+    assert_int_equal(strata_uri_has_layer(&u, TCP), 0);
+    assert_int_equal(strata_uri_has_layer(&u, TLS), 0);
+#if defined(STRATA_WITH_WS) && defined(STRATA_WITH_TLS)
+    assert_int_equal(strata_uri_parse("wss://h:1", &u, NULL, 0), 0);
+    assert_int_equal(strata_uri_has_layer(&u, WS), 1);
+    assert_int_equal(strata_uri_has_layer(&u, TLS), 1);
+    assert_int_equal(strata_uri_has_layer(&u, TCP), 1);
+    assert_int_equal(strata_uri_has_layer(&u, LINES), 0);
+#endif
 }
 
 /* An allocator that refuses after `left` allocations. */
@@ -453,33 +579,88 @@ static void test_connect_listen_errors(void **state)
     close(lfd);
 }
 
-#ifdef STRATA_WITH_WS
+#if defined(STRATA_WITH_WS) || defined(STRATA_WITH_TLS)
 static int is_need(int r)
 {
     return r == STRATA_NEED_READ || r == STRATA_NEED_WRITE;
 }
 
-/* Run both ends' handshakes to their end, a step each in turn: one thread
- * drives both, so no blocking helper may wait on either. */
-static void drive_handshakes(strata_stream *client, strata_stream *server)
+/* One step of every handshake in a stack, the lowest layer's first (ws
+ * under tls, or tls under ws): 0 once all are done. */
+static int handshake_step(strata_stream *top)
+{
+    strata_stream *chain[STRATA_URI_MAX_LAYERS + 2];
+    int n = 0, r;
+
+    for (; top != NULL && n < STRATA_URI_MAX_LAYERS + 2; top = top->lower)
+        chain[n++] = top;
+    while (n-- > 0) {
+        const char *name = strata_name(chain[n]);
+#ifdef STRATA_WITH_TLS
+        if (strcmp(name, "tls") == 0 &&
+            (r = strata_tls_handshake(chain[n])) != 0)
+            return r;
+#endif
+#ifdef STRATA_WITH_WS
+        if (strcmp(name, "ws") == 0 &&
+            (r = strata_ws_handshake(chain[n])) != 0)
+            return r;
+#endif
+        (void)name;
+        (void)r;
+    }
+    return 0;
+}
+
+/* Run both ends' handshakes, a step each in turn, until each is done or
+ * failed (the other end then learns it from an alert): one thread drives
+ * both, so no blocking helper may wait on either. Returns 0 when both are
+ * done, else -1 with the statuses in *rc / *rs. */
+static int try_handshakes(strata_stream *client, strata_stream *server,
+                          int *rc, int *rs)
 {
     uint64_t deadline = strata_now_ms() + 5000;
-    int rc = STRATA_NEED_WRITE, rs = STRATA_NEED_READ;
 
-    while (rc != 0 || rs != 0) {
-        if (rc != 0)
-            rc = strata_ws_handshake(client);
-        if (rs != 0)
-            rs = strata_ws_handshake(server);
-        if ((rc != 0 && !is_need(rc)) || (rs != 0 && !is_need(rs)))
-            fail_msg("handshake: client %s, server %s", strata_strerror(rc),
-                     strata_strerror(rs));
+    *rc = STRATA_NEED_WRITE;
+    *rs = STRATA_NEED_READ;
+    while (is_need(*rc) || is_need(*rs)) {
+        if (is_need(*rc))
+            *rc = handshake_step(client);
+        if (is_need(*rs))
+            *rs = handshake_step(server);
         if (strata_now_ms() > deadline)
-            fail_msg("handshake: not done within 5 s");
-        if (rc != 0 || rs != 0)
+            fail_msg("handshake: not done within 5 s (client %s, server %s)",
+                     strata_strerror(*rc), strata_strerror(*rs));
+        if (is_need(*rc) || is_need(*rs))
             poll(NULL, 0, 1);
     }
+    return *rc == 0 && *rs == 0 ? 0 : -1;
 }
+
+/* What a failed end knows of why: its tls layer's reason, if it has one. */
+static const char *why_failed(strata_stream *s)
+{
+#ifdef STRATA_WITH_TLS
+    for (; s != NULL; s = s->lower)
+        if (strcmp(strata_name(s), "tls") == 0)
+            return strata_tls_reason(s);
+#else
+    (void)s;
+#endif
+    return "";
+}
+
+static void drive_handshakes(strata_stream *client, strata_stream *server)
+{
+    int rc, rs;
+
+    if (try_handshakes(client, server, &rc, &rs) != 0)
+        fail_msg("handshake: client %s %s, server %s %s", strata_strerror(rc),
+                 why_failed(client), strata_strerror(rs), why_failed(server));
+}
+#endif
+
+#ifdef STRATA_WITH_WS
 
 /* A client and a server stack of one ws URI over a pipe pair. */
 static void ws_pair(const char *text, int deflate, const char *protocol,
@@ -633,6 +814,369 @@ static void test_ws_connect_listen(void **state)
 }
 #endif
 
+#ifdef STRATA_WITH_TLS
+static char cert_paths[4][512];
+
+/* A test certificate's path; a slot per name used at once. */
+static const char *cert(int slot, const char *name)
+{
+    return strata_test_cert(cert_paths[slot], sizeof cert_paths[slot], name);
+}
+
+/* The tls layer of a stack, wherever it sits. */
+static strata_stream *tls_of(strata_stream *s)
+{
+    while (s != NULL && strcmp(strata_name(s), "tls") != 0)
+        s = s->lower;
+    assert_non_null(s);
+    return s;
+}
+
+typedef struct tls_refusal {
+    int server;
+    const char *cert, *key, *ca; /* names in the certificate folder */
+    int insecure;
+    const char *alpn;
+    const char *reason;          /* the start of the reason */
+} tls_refusal;
+
+/* Settings that cannot make a configuration, each with its reason; the
+ * same reason from strata_uri_stack, which then frees the bottom. */
+static void test_tls_config_refusals(void **state)
+{
+    static const tls_refusal cases[] = {
+        { 1, NULL, NULL, NULL, 0, NULL, "a tls server needs a certificate "
+          "and its key (tls.cert and tls.key)" },
+        { 1, "server.pem", NULL, NULL, 0, NULL, "a tls server needs a "
+          "certificate and its key (tls.cert and tls.key)" },
+        { 0, NULL, "client.key", NULL, 0, NULL, "a tls certificate goes "
+          "with its key: give both (tls.cert and tls.key)" },
+        { 1, "server.pem", "server.key", NULL, 1, NULL, "'insecure' is for "
+          "a tls client: a server verifies only the clients it asks a "
+          "certificate of (tls.ca)" },
+        { 0, NULL, NULL, "nonexistent.pem", 0, NULL, "cannot read CA file '" },
+        { 1, "missing.pem", "server.key", NULL, 0, NULL,
+          "cannot read certificate file '" },
+        { 1, "server.key", "server.key", NULL, 0, NULL,
+          "cannot load certificate '" },
+        { 0, NULL, NULL, "server.key", 0, NULL, "cannot load CA file '" },
+        { 0, NULL, NULL, "ca.pem", 0, ",h2", "bad ALPN list ',h2' "
+          "(comma-separated protocol names, at most 255 bytes)" },
+        { 1, "server.pem", "server.key", NULL, 0, "h2,,x", "bad ALPN list" },
+    };
+    size_t i;
+
+    (void)state;
+    if (strata_test_certs() == NULL)
+        skip();
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const tls_refusal *t = &cases[i];
+        strata_tls_config *cfg = (strata_tls_config *)&cfg;
+        strata_stream *a, *b, *top;
+        char err[512];
+        strata_uri u;
+
+        assert_int_equal(strata_uri_parse("lines+tls://localhost:1", &u,
+                                          NULL, 0), 0);
+        u.server = t->server;
+        u.tls.cert = t->cert != NULL ? cert(0, t->cert) : NULL;
+        u.tls.key = t->key != NULL ? cert(1, t->key) : NULL;
+        u.tls.ca = t->ca != NULL ? cert(2, t->ca) : NULL;
+        u.tls.insecure = t->insecure;
+        u.tls.alpn = t->alpn;
+        if (strata_uri_tls_config(&u, NULL, &cfg, err, sizeof err) == 0 ||
+            strncmp(err, t->reason, strlen(t->reason)) != 0)
+            fail_msg("case %zu: got \"%s\", want \"%s...\"", i, err,
+                     t->reason);
+        assert_null(cfg);
+        assert_int_equal(strata_pipe_pair(&a, &b, NULL, NULL), 0);
+        assert_true(strata_uri_stack(&u, a, NULL, &top, err, sizeof err) < 0);
+        assert_null(top);
+        if (strncmp(err, t->reason, strlen(t->reason)) != 0)
+            fail_msg("stack %zu: got \"%s\"", i, err);
+        strata_free(b);
+    }
+}
+
+static void test_tls_config_bad_arguments(void **state)
+{
+    strata_tls_config *cfg = (strata_tls_config *)&cfg;
+    strata_uri u;
+
+    (void)state;
+    assert_int_equal(strata_uri_tls_config(NULL, NULL, &cfg, NULL, 0),
+                     STRATA_ERR_ARG);
+    assert_null(cfg);
+    assert_int_equal(strata_uri_parse("tls://h:1", &u, NULL, 0), 0);
+    assert_int_equal(strata_uri_tls_config(&u, NULL, NULL, NULL, 0),
+                     STRATA_ERR_ARG);
+}
+
+/* A client config (CAs, ALPN) and a server config (certificate, ALPN)
+ * made from a URI's settings. */
+static void make_configs(strata_tls_config **client,
+                         strata_tls_config **server)
+{
+    char err[512];
+    strata_uri u;
+
+    assert_int_equal(strata_uri_parse("tls://localhost:1", &u, NULL, 0), 0);
+    u.tls.ca = cert(0, "ca.pem");
+    u.tls.alpn = "h2,http/1.1";
+    if (strata_uri_tls_config(&u, NULL, client, err, sizeof err) != 0)
+        fail_msg("client config: %s", err);
+    u.server = 1;
+    u.tls.ca = NULL;
+    u.tls.cert = cert(1, "server.pem");
+    u.tls.key = cert(2, "server.key");
+    u.tls.alpn = "h2";
+    if (strata_uri_tls_config(&u, NULL, server, err, sizeof err) != 0)
+        fail_msg("server config: %s", err);
+}
+
+/* Both ends of one URI over a pipe pair, handshakes done. The configs
+ * are the caller's; each stack holds its own reference. */
+static void tls_pair(const char *text, strata_tls_config *cc,
+                     strata_tls_config *sc, strata_stream **client,
+                     strata_stream **server)
+{
+    char err[256];
+    strata_stream *a, *b;
+    strata_uri u;
+
+    if (strata_uri_parse(text, &u, err, sizeof err) != 0)
+        fail_msg("%s: %s", text, err);
+    assert_int_equal(strata_pipe_pair(&a, &b, NULL, NULL), 0);
+    u.tls.config = cc;
+    if (strata_uri_stack(&u, a, NULL, client, err, sizeof err) != 0)
+        fail_msg("%s client: %s", text, err);
+    u.server = 1;
+    u.tls.config = sc;
+    if (strata_uri_stack(&u, b, NULL, server, err, sizeof err) != 0)
+        fail_msg("%s server: %s", text, err);
+    drive_handshakes(*client, *server);
+}
+
+/* "hello" one way and "back" the other: whole messages on a message
+ * stack (an empty one too), plain bytes on a byte stream. */
+static void exchange(strata_stream *c, strata_stream *s, int messages)
+{
+    char buf[64];
+    unsigned flags = 0;
+
+    assert_int_equal(strata_write_all(c, "hello", 5, STRATA_MSG_END, 1000),
+                     5);
+    if (messages) {
+        assert_int_equal(strata_write_all(c, "", 0, STRATA_MSG_END, 1000), 0);
+        assert_int_equal(strata_recv_msg(s, buf, sizeof buf, &flags, 1000),
+                         5);
+        assert_int_equal(strata_recv_msg(s, buf + 5, sizeof buf - 5, &flags,
+                                         1000), 0);
+        assert_true(flags & STRATA_MSG_END);
+    } else {
+        assert_int_equal(strata_read_full(s, buf, 5, 1000, NULL), 5);
+    }
+    assert_memory_equal(buf, "hello", 5);
+    assert_int_equal(strata_write_all(s, "back", 4, STRATA_MSG_END, 1000), 4);
+    if (messages)
+        assert_int_equal(strata_recv_msg(c, buf, sizeof buf, &flags, 1000),
+                         4);
+    else
+        assert_int_equal(strata_read_full(c, buf, 4, 1000, NULL), 4);
+    assert_memory_equal(buf, "back", 4);
+}
+
+/* Every place tls may take, over a pipe pair: the client checks the
+ * certificate against the URI's host (a name or an IP address), ALPN is
+ * agreed, and bytes or messages pass. The configs are freed before the
+ * stacks are used: the stacks keep them alive. */
+static void test_tls_stacks(void **state)
+{
+    static const char *const texts[] = {
+        "tls://localhost:1", "tls+tcp://127.0.0.1:1",
+        "lines+tls://localhost:1", "len+tls+unix:///p",
+        "len+lines+tls://localhost:1",
+#ifdef STRATA_WITH_WS
+        "wss://localhost:1/chat", "ws+tls+unix:///p",
+        "tls+ws://localhost:1/t", "lines+tls+ws://127.0.0.1:1",
+        "len+tls+ws+unix:///p",
+#endif
+    };
+    size_t i;
+
+    (void)state;
+    if (strata_test_certs() == NULL)
+        skip();
+    for (i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        strata_tls_config *cc, *sc;
+        strata_stream *c, *s;
+        const char *alpn;
+        strata_uri u;
+
+        make_configs(&cc, &sc);
+        tls_pair(texts[i], cc, sc, &c, &s);
+        strata_tls_config_free(cc);
+        strata_tls_config_free(sc);
+        alpn = strata_tls_alpn(tls_of(c));
+        assert_non_null(alpn);
+        assert_string_equal(alpn, "h2");
+        assert_true(strata_tls_peer_verified(tls_of(c)));
+        assert_int_equal(strata_uri_parse(texts[i], &u, NULL, 0), 0);
+        exchange(c, s, strata_uri_has_messages(&u));
+        strata_free(c);
+        strata_free(s);
+    }
+}
+
+/* A URI without a config of the caller's: each stack makes its own from
+ * the settings. Over loopback TCP, named by IP address (checked against
+ * the certificate's), with close_notify both ways at the end. */
+static void test_tls_connect_listen(void **state)
+{
+    char text[64], err[512], buf[16];
+    strata_stream *client, *sock, *server;
+    strata_uri u;
+    struct pollfd p;
+    unsigned flags;
+    int lfd;
+
+    (void)state;
+    if (strata_test_certs() == NULL)
+        skip();
+    assert_int_equal(strata_uri_parse("lines+tls://127.0.0.1:0", &u, NULL,
+                                      0), 0);
+    lfd = strata_uri_listen(&u, err, sizeof err);
+    assert_true(lfd >= 0);
+    snprintf(text, sizeof text, "lines+tls://127.0.0.1:%d",
+             strata_local_port(lfd));
+    assert_int_equal(strata_uri_parse(text, &u, NULL, 0), 0);
+    u.tls.ca = cert(0, "ca.pem");
+    if (strata_uri_connect(&u, NULL, &client, err, sizeof err) != 0)
+        fail_msg("connect: %s", err);
+    p.fd = lfd;
+    p.events = POLLIN;
+    assert_int_equal(poll(&p, 1, 5000), 1);
+    assert_int_equal(strata_accept(lfd, NULL, &sock), 0);
+    u.server = 1;
+    u.tls.ca = NULL; /* else the server would ask for client certificates */
+    u.tls.cert = cert(1, "server.pem");
+    u.tls.key = cert(2, "server.key");
+    if (strata_uri_stack(&u, sock, NULL, &server, err, sizeof err) != 0)
+        fail_msg("server stack: %s", err);
+    drive_handshakes(client, server);
+    assert_true(strata_tls_peer_verified(tls_of(client)));
+    assert_int_equal(strata_write_all(client, "ping", 4, STRATA_MSG_END,
+                                      5000), 4);
+    assert_int_equal(strata_recv_msg(server, buf, sizeof buf, &flags, 5000),
+                     4);
+    assert_memory_equal(buf, "ping", 4);
+    /* close_notify: the end of a direction, seen as EOF */
+    assert_int_equal(strata_shutdown(client), 0);
+    assert_int_equal(strata_recv_msg(server, buf, sizeof buf, &flags, 5000),
+                     STRATA_EOF);
+    assert_int_equal(strata_shutdown(server), 0);
+    assert_int_equal(strata_recv_msg(client, buf, sizeof buf, &flags, 5000),
+                     STRATA_EOF);
+    strata_free(client);
+    strata_free(server);
+    close(lfd);
+}
+
+/* The client checks the certificate against the URI's host: a server
+ * whose certificate names only other.test is refused under 'localhost'
+ * and under 127.0.0.1, and told so by an alert (bad_certificate). */
+static void test_tls_name_checked(void **state)
+{
+    static const char *const texts[] = {
+        "tls://localhost:1", "tls://127.0.0.1:1",
+#ifdef STRATA_WITH_WS
+        "wss://localhost:1/",
+#endif
+    };
+    size_t i;
+
+    (void)state;
+    if (strata_test_certs() == NULL)
+        skip();
+    for (i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        char err[512];
+        strata_stream *a, *b, *c, *s;
+        strata_uri u;
+        int rc, rs;
+
+        assert_int_equal(strata_uri_parse(texts[i], &u, NULL, 0), 0);
+        u.tls.ca = cert(0, "ca.pem");
+        assert_int_equal(strata_pipe_pair(&a, &b, NULL, NULL), 0);
+        assert_int_equal(strata_uri_stack(&u, a, NULL, &c, err, sizeof err),
+                         0);
+        u.server = 1;
+        u.tls.ca = NULL;
+        u.tls.cert = cert(1, "other.pem");
+        u.tls.key = cert(2, "other.key");
+        assert_int_equal(strata_uri_stack(&u, b, NULL, &s, err, sizeof err),
+                         0);
+        assert_int_equal(try_handshakes(c, s, &rc, &rs), -1);
+        assert_int_equal(rc, STRATA_ERR_TLS);
+        assert_int_equal(rs, STRATA_ERR_TLS);
+        if (strstr(strata_tls_reason(tls_of(c)), "mismatch") == NULL)
+            fail_msg("%s: reason \"%s\"", texts[i],
+                     strata_tls_reason(tls_of(c)));
+        assert_int_equal(strata_tls_alert_sent(tls_of(c)), 42);
+        assert_int_equal(strata_tls_alert_received(tls_of(s)), 42);
+        strata_free(c);
+        strata_free(s);
+    }
+}
+
+/* Building a tls stack under a failing allocator: STRATA_ERR_NOMEM with
+ * what failed named, nothing leaked (ASan / valgrind), with the caller's
+ * config and with one made for the stack. */
+static void test_tls_stack_out_of_memory(void **state)
+{
+    int own;
+
+    (void)state;
+    if (strata_test_certs() == NULL)
+        skip();
+    for (own = 0; own < 2; own++) {
+        int left, fails = 0;
+        strata_allocator a = { stingy_alloc, stingy_realloc, stingy_free,
+                               &left };
+        strata_tls_config *cfg = NULL;
+        strata_stream *pa, *pb, *top;
+        char err[256];
+        strata_uri u;
+
+        assert_int_equal(strata_uri_parse("lines+tls://localhost:1", &u,
+                                          NULL, 0), 0);
+        u.tls.ca = cert(0, "ca.pem");
+        if (own)
+            assert_int_equal(strata_uri_tls_config(&u, NULL, &cfg, err,
+                                                   sizeof err), 0);
+        u.tls.config = cfg;
+        for (left = 0;; left = fails) {
+            int r;
+            assert_int_equal(strata_pipe_pair(&pa, &pb, NULL, NULL), 0);
+            r = strata_uri_stack(&u, pa, &a, &top, err, sizeof err);
+            strata_free(pb);
+            if (r == 0)
+                break;
+            assert_int_equal(r, STRATA_ERR_NOMEM);
+            assert_null(top);
+            if (strcmp(err, "out of memory building layer 'lines'") != 0 &&
+                strcmp(err, "out of memory building layer 'tls'") != 0 &&
+                strcmp(err, "out of memory making the tls configuration") !=
+                    0)
+                fail_msg("reason: %s", err);
+            fails++;
+        }
+        assert_true(fails >= 2);
+        strata_free(top);
+        strata_tls_config_free(cfg);
+    }
+}
+#endif
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -644,6 +1188,8 @@ int main(void)
         cmocka_unit_test(test_stack_roundtrip),
         cmocka_unit_test(test_stack_transport_only),
         cmocka_unit_test(test_stack_bad_uri),
+        cmocka_unit_test(test_stack_hand_made_orders),
+        cmocka_unit_test(test_has_layer),
         cmocka_unit_test(test_stack_out_of_memory),
         cmocka_unit_test(test_connect_listen),
         cmocka_unit_test(test_connect_listen_errors),
@@ -651,6 +1197,14 @@ int main(void)
         cmocka_unit_test(test_ws_stack),
         cmocka_unit_test(test_ws_stack_out_of_memory),
         cmocka_unit_test(test_ws_connect_listen),
+#endif
+#ifdef STRATA_WITH_TLS
+        cmocka_unit_test(test_tls_config_refusals),
+        cmocka_unit_test(test_tls_config_bad_arguments),
+        cmocka_unit_test(test_tls_stacks),
+        cmocka_unit_test(test_tls_connect_listen),
+        cmocka_unit_test(test_tls_name_checked),
+        cmocka_unit_test(test_tls_stack_out_of_memory),
 #endif
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
