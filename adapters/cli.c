@@ -1,7 +1,20 @@
 /* strata: the command-line tool.
  *
- *   strata connect URI [--binary] [--deflate] [--protocol NAME] [-v]
- *   strata listen URI --echo [--once] [--deflate] [--protocol NAME] [-v]
+ *   strata connect URI [--binary] [--deflate] [--protocol NAME]
+ *                      [--ca FILE | --insecure] [--cert FILE --key FILE]
+ *                      [--alpn LIST] [-v]
+ *   strata listen URI --echo [--once] [--deflate] [--protocol NAME]
+ *                     --cert FILE --key FILE [--ca FILE] [--alpn LIST] [-v]
+ *
+ * The tls options go with a URI that has a tls layer (tls://, wss://,
+ * lines+tls://, tls+ws://...): --cert and --key are our certificate and key
+ * (a server's, or a client's for mutual TLS), --ca the CAs a client trusts
+ * (else the system's) or a server requires client certificates from,
+ * --insecure turns a client's verification off, --alpn offers / accepts
+ * ALPN protocols. The configuration is made once, before any connection,
+ * so a bad file is reported at start and a server's connections share it.
+ * A TLS connection ends with close_notify both ways; a cut without it is
+ * an error (exit 1), not an end.
  *
  * One event loop drives everything. All I/O on a stack happens in that
  * stack's own callback, so the loop always sees the NEED codes it must wait
@@ -14,6 +27,9 @@
 #include "../streams/socket.h"
 #ifdef STRATA_WITH_WS
 #include "../protos/ws.h"
+#endif
+#ifdef STRATA_WITH_TLS
+#include "../protos/tls.h"
 #endif
 
 #include <errno.h>
@@ -28,14 +44,25 @@ enum { EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 #define CHUNK (64u * 1024u)          /* one read from stdin or a stack */
 #define MAX_MSG (16u * 1024u * 1024u) /* largest message we hold (len's max) */
 #define STEPS 64 /* I/O steps per callback before yielding to others */
-/* How long a WebSocket client waits, after its close went, for a peer that
- * neither sends nor closes. The layer owns no timer: the deadline is ours. */
+/* How long a WebSocket or TLS client waits, after its close (close_notify)
+ * went, for a peer that neither sends nor closes. The layers own no timer:
+ * the deadline is ours. */
 #define CLOSE_WAIT_MS 30000
+/* How long a TLS client that is done reads what is left on its socket
+ * before it exits (client_done). */
+#define DRAIN_MS 2000
 
 static const char usage_text[] =
     "usage: strata connect URI [--binary] [--deflate] [--protocol NAME] [-v]\n"
     "       strata listen URI --echo [--once] [--deflate] [--protocol NAME]"
     " [-v]\n"
+#ifdef STRATA_WITH_TLS
+    "       with tls: connect ... [--ca FILE | --insecure]"
+    " [--cert FILE --key FILE]\n"
+    "                           [--alpn LIST]\n"
+    "                 listen ... --cert FILE --key FILE [--ca FILE]"
+    " [--alpn LIST]\n"
+#endif
     "       strata --help\n"
     "\n"
     "URI: LAYERS://HOST:PORT, layers joined by '+', the top first, tcp\n"
@@ -44,13 +71,28 @@ static const char usage_text[] =
     "len (4-byte big-endian length before each message, up to 16 MiB).\n"
 #ifdef STRATA_WITH_WS
     "ws: WebSocket messages (up to 16 MiB), ws://HOST:PORT/PATH (over tcp)\n"
+#ifdef STRATA_WITH_TLS
+    "or ws+unix:///PATH (requests \"/\"); only tls goes above ws.\n"
+#else
     "or ws+unix:///PATH (requests \"/\"); nothing goes above ws.\n"
+#endif
+#endif
+#ifdef STRATA_WITH_TLS
+    "tls: TLS 1.2 / 1.3, tls://HOST:PORT (over tcp); lines, len and ws may\n"
+    "sit on it (lines+tls://, wss:// = ws+tls); it sits on the transport or\n"
+    "on ws (tls+ws://: TLS inside WebSocket messages).\n"
 #endif
     "IPv6 addresses go in brackets: tcp://[::1]:7000.\n"
     "Examples: tcp://127.0.0.1:7000  lines://localhost:7000\n"
     "          len+unix:///tmp/strata.sock\n"
 #ifdef STRATA_WITH_WS
     "          ws://127.0.0.1:8080/chat\n"
+#endif
+#ifdef STRATA_WITH_TLS
+    "          tls://localhost:8443 --ca ca.pem  lines+tls://127.0.0.1:8443\n"
+#endif
+#if defined(STRATA_WITH_TLS) && defined(STRATA_WITH_WS)
+    "          wss://localhost:8443/chat\n"
 #endif
     "\n"
     "connect  Send stdin into the stack and write what arrives to stdout.\n"
@@ -77,11 +119,32 @@ static const char usage_text[] =
     "  --deflate        offer / accept permessage-deflate\n"
     "  --protocol NAME  offer / accept subprotocol NAME\n"
 #endif
+#ifdef STRATA_WITH_TLS
+    "tls options (connect and listen):\n"
+    "  --cert FILE      our certificate chain (PEM): listen needs it; a\n"
+    "                   client's for mutual TLS\n"
+    "  --key FILE       the private key of --cert (PEM)\n"
+    "  --ca FILE        connect: trust these CAs (PEM), not the system's\n"
+    "                   listen: require client certificates they signed\n"
+    "  --insecure       connect: do not verify the server (tests only)\n"
+    "  --alpn LIST      offer / accept ALPN protocols, comma-separated in\n"
+    "                   order of preference (\"h2,http/1.1\"); a server\n"
+    "                   refuses a client whose offer has none of them\n"
+    "         connect checks the server's certificate against the URI's\n"
+    "         host (sent as SNI; an IP address against the certificate's).\n"
+    "         At the end of stdin close_notify is sent; the exit is 0 once\n"
+    "         the peer's close_notify came, 1 when the connection was cut\n"
+    "         without one (\"connection cut without close_notify\").\n"
+#endif
     "common:\n"
     "  -v, --verbose  log connects, accepts, closes and errors to stderr\n"
+#ifdef STRATA_WITH_TLS
+    "                 (and each TLS handshake: version, cipher, ALPN)\n"
+#endif
     "  -h, --help     show this text\n"
     "\n"
-    "Exit status: 0 success, 1 connection or runtime error, 2 usage error.\n";
+    "Exit status: 0 success, 1 connection or runtime error (a certificate\n"
+    "or key that cannot be loaded too), 2 usage error.\n";
 
 typedef struct options {
     const char *command;
@@ -89,6 +152,8 @@ typedef struct options {
     int binary, echo, once;
     int deflate;            /* ws: permessage-deflate */
     const char *protocol;   /* ws: subprotocol */
+    const char *cert, *key, *ca, *alpn; /* tls */
+    int insecure;           /* tls client */
 } options;
 
 static int verbose;
@@ -171,6 +236,66 @@ static const char *describe_ws(strata_stream *s, int status)
 #endif
 }
 
+/* The tls layer of a stack, wherever it sits (under lines, over ws...),
+ * or NULL. */
+static strata_stream *tls_of(strata_stream *s)
+{
+    for (; s != NULL; s = s->lower)
+        if (strcmp(strata_name(s), "tls") == 0)
+            return s;
+    return NULL;
+}
+
+/* What the tls layer knows of a failure, or NULL when TLS did not fail:
+ * wolfSSL's reason with the alert sent or received, or a cut. */
+static const char *describe_tls(strata_stream *s, int status)
+{
+#ifdef STRATA_WITH_TLS
+    static char text[256];
+    strata_stream *t = tls_of(s);
+
+    if (t == NULL)
+        return NULL;
+    /* After the handshake a cut is the user's fact; during it, TLS's. */
+    if (status == STRATA_ERR_TRUNCATED && strata_tls_version(t) != NULL)
+        return "connection cut without close_notify";
+    if (status != STRATA_ERR_TRUNCATED && status != STRATA_ERR_TLS &&
+        strata_tls_error(t) == 0)
+        return NULL;
+    snprintf(text, sizeof text, "tls: %s", strata_tls_reason(t));
+    return text;
+#else
+    (void)s;
+    (void)status;
+    return NULL;
+#endif
+}
+
+/* With -v, what the TLS handshake agreed on. Returns 1 once it is done
+ * (logged or not), so the caller asks no more. */
+static int log_tls_open(strata_stream *s, const char *who)
+{
+#ifdef STRATA_WITH_TLS
+    strata_stream *t = tls_of(s);
+    const char *alpn;
+
+    if (t == NULL)
+        return 1;
+    if (strata_tls_version(t) == NULL)
+        return 0;
+    alpn = strata_tls_alpn(t);
+    logv("%sTLS handshake done: %s, %s, ALPN %s, %s, peer %s", who,
+         strata_tls_version(t), strata_tls_cipher(t),
+         alpn != NULL ? alpn : "none",
+         strata_tls_resumed(t) ? "resumed" : "new session",
+         strata_tls_peer_verified(t) ? "verified" : "not verified");
+#else
+    (void)s;
+    (void)who;
+#endif
+    return 1;
+}
+
 /* ---- a growable byte buffer: data[off..len) is pending ---- */
 
 typedef struct bytes {
@@ -225,6 +350,8 @@ typedef struct client {
     int lines_top;         /* the top layer is lines: no '\n' in a message */
     int ws;                /* the top layer is ws: the peer's close ends it */
     int ws_open;           /* the handshake was seen done (for -v) */
+    int tls;               /* the stack has tls: its close_notify ends it */
+    int tls_open;          /* the TLS handshake was seen done (for -v) */
     unsigned long close_timer; /* ws: the deadline for the peer's close */
     int rx_activity;       /* bytes arrived since that timer was set */
     bytes out;             /* stdin bytes not yet sent */
@@ -309,11 +436,20 @@ static void close_wait_cb(strata_loop *loop, void *ud)
     strata_loop_stop(loop);
 }
 
+/* With -v, what the TLS handshake agreed on, once: as soon as it is done,
+ * before a close in the same callback could hide it. */
+static void note_tls_open(client *c)
+{
+    if (!c->tls_open)
+        c->tls_open = log_tls_open(c->s, "");
+}
+
 /* Send what stdin gave; at its end flush and half-close (ws: close 1000). */
 static int pump_out(client *c)
 {
     int r = send_units(c);
 
+    note_tls_open(c);
     if (r != 0)
         return r;
     if (c->dirty) {
@@ -329,6 +465,9 @@ static int pump_out(client *c)
         c->shut = 1;
         if (c->ws) {
             logv("end of input: close (1000) sent");
+            arm_close_timer(c);
+        } else if (c->tls) {
+            logv("end of input: close_notify sent");
             arm_close_timer(c);
         } else {
             logv("end of input sent (half-close)");
@@ -374,6 +513,7 @@ static int pump_in(client *c)
         unsigned flags = 0;
         ssize_t r = strata_recv(c->s, c->rbuf, sizeof c->rbuf, &flags);
         note_connected(c, r);
+        note_tls_open(c);
         log_ws_open(c);
         if (r < 0)
             return (int)r;
@@ -397,8 +537,12 @@ static int want_stdin(const client *c)
 
 static void client_fail(client *c, const char *what, int r)
 {
+    const char *tls = describe_tls(c->s, r);
+
     if (!c->connected && r == STRATA_ERR_IO) /* refused, unreachable */
         say("cannot connect to %s: %s", c->uri, describe(c->s, r));
+    else if (tls != NULL)
+        say("%s", tls); /* says more than "send" or "receive" would */
     else
         say("%s: %s", what, c->ws ? describe_ws(c->s, r) : describe(c->s, r));
     if (r == STRATA_ERR_ARG && c->binary && c->lines_top)
@@ -428,7 +572,9 @@ static int client_recv(client *c)
         c->peer_eof = 1;
         /* Stop asking for input: EOF keeps the socket readable. */
         strata_watch_set_interest(c->sw, 0);
-        logv(c->ws ? "peer's close received" : "peer closed its direction");
+        logv(c->ws ? "peer's close received"
+             : c->tls ? "peer's close_notify received"
+                      : "peer closed its direction");
         return 0;
     }
     return is_need(r) ? 0 : r;
@@ -458,6 +604,56 @@ static void judge_close(client *c)
 #endif
 }
 
+static strata_stream *bottom_of(strata_stream *s)
+{
+    while (s->lower != NULL)
+        s = s->lower;
+    return s;
+}
+
+static void drain_done(strata_loop *loop, void *ud)
+{
+    (void)ud;
+    strata_loop_stop(loop);
+}
+
+static void drain_cb(strata_loop *loop, strata_watch *w, unsigned events,
+                     void *ud)
+{
+    char sink[4096];
+    ssize_t r;
+
+    (void)events;
+    (void)ud;
+    while ((r = strata_read(strata_watch_stream(w), sink, sizeof sink)) > 0)
+        ;
+    if (!is_need(r))
+        strata_loop_stop(loop);
+}
+
+/* The conversation is over: exit. Over TLS, first read (and drop) what is
+ * left on the socket until the peer closes it or DRAIN_MS pass: the peer's
+ * close_notify behind a WebSocket close, a WebSocket close behind TLS's.
+ * Closing with them unread would reset the connection under the peer's
+ * own close, which it may then report as a failure. */
+static void client_done(client *c)
+{
+    strata_stream *sock = bottom_of(c->s);
+
+    if (!c->tls || c->status != 0) {
+        strata_loop_stop(c->loop);
+        return;
+    }
+    strata_watch_remove(c->sw);
+    if (c->inw != NULL)
+        strata_watch_remove(c->inw);
+    c->inw = NULL;
+    c->sw = strata_loop_watch(c->loop, sock, STRATA_POLL_IN, drain_cb, c);
+    if (c->sw == NULL ||
+        strata_loop_timer(c->loop, DRAIN_MS, drain_done, c) == 0)
+        strata_loop_stop(c->loop);
+}
+
 /* ws: the peer's close arrived. Answer it if ours has not gone (the layer
  * echoes the peer's code) and end; stdin not yet sent is dropped, as the
  * peer will take no more. */
@@ -475,7 +671,7 @@ static void ws_finish(client *c)
         strata_loop_cancel(c->loop, c->close_timer);
     c->close_timer = 0;
     judge_close(c);
-    strata_loop_stop(c->loop);
+    client_done(c);
 }
 
 static void client_cb(strata_loop *loop, strata_watch *w, unsigned events,
@@ -505,10 +701,23 @@ static void client_cb(strata_loop *loop, strata_watch *w, unsigned events,
         ws_finish(c);
         return;
     }
+    /* A recv may finish a handshake that a send above waited for (the
+     * WebSocket 101, TLS's last flight, read by pump_in): send again now,
+     * or the loop would wait on that send's stale NEED code for input
+     * that the peer, waiting for our data, never sends. */
+    r = pump_out(c);
+    if (r != 0 && !is_need(r)) {
+        client_fail(c, "send", r);
+        return;
+    }
+    if (c->tls && c->peer_eof && c->close_timer != 0) {
+        strata_loop_cancel(c->loop, c->close_timer);
+        c->close_timer = 0;
+    }
     if (c->inw != NULL)
         strata_watch_set_interest(c->inw, want_stdin(c) ? STRATA_POLL_IN : 0);
     if (c->shut && c->peer_eof && c->status == 0)
-        strata_loop_stop(c->loop);
+        client_done(c);
 }
 
 static void stdin_cb(strata_loop *loop, strata_watch *w, unsigned events,
@@ -579,6 +788,8 @@ static int do_connect(const strata_uri *u, const options *o)
     c->binary = o->binary;
     c->lines_top = u->layers[0] == STRATA_LAYER_LINES;
     c->ws = u->layers[0] == STRATA_LAYER_WS;
+    c->tls = strata_uri_has_layer(u, STRATA_LAYER_TLS);
+    c->tls_open = !c->tls;
     c->lines_in = c->messages && !o->binary;
     logv("connecting to %s", o->uri);
     if (strata_uri_connect(u, NULL, &c->s, err, sizeof err) != 0) {
@@ -625,6 +836,8 @@ struct conn {
     unsigned long id;
     int messages;
     int ws;                /* pieces of a message go back as they come */
+    int tls;               /* the stack has tls */
+    int tls_open;          /* the TLS handshake was seen done (for -v) */
     bytes msg;             /* the message (or chunk) being echoed */
     size_t sent;
     unsigned send_flags;   /* of msg: MSG_END, and MSG_TEXT for ws */
@@ -634,10 +847,13 @@ struct conn {
     unsigned long linger_timer;
 };
 
-/* After a WebSocket error the layer has queued its close frame; freeing at
- * once could turn a peer's unread bytes into a reset that loses it. So
- * the connection lingers: push the close out, end our direction, and read
- * (discarding) until the peer's EOF or this long. */
+/* After a WebSocket error the layer has queued its close frame, after a
+ * TLS failure the alert went; freeing at once could turn a peer's unread
+ * bytes into a reset that loses them. So the connection lingers: push the
+ * close out, end our direction, and read (discarding) until the peer's EOF
+ * or this long. A TLS connection lingers after a clean end too: the bytes
+ * of the layers below TLS's close_notify (a WebSocket close under it) may
+ * still be unread. */
 #define LINGER_MS 2000
 
 static void conn_free(conn *c)
@@ -739,6 +955,13 @@ static int echo_step(conn *c)
         return echo_recv(c);
     /* everything echoed: end our direction */
     r = c->ws ? ws_answer_close(c->s) : strata_shutdown(c->s);
+    if (r == STRATA_ERR_IO && c->tls) {
+        /* Our close_notify met a socket the peer closed right after its
+         * own (as most TLS clients do): the end was the peer's, clean. */
+        logv("connection #%lu: the peer left before our close_notify",
+             c->id);
+        return 0;
+    }
     return r == 0 ? 0 : r;
 }
 
@@ -756,11 +979,14 @@ static void log_ws_close(conn *c)
 #endif
 }
 
-static strata_stream *bottom_of(strata_stream *s)
+/* The connection is over: free it, and with --once end the server. */
+static void conn_done(conn *c)
 {
-    while (s->lower != NULL)
-        s = s->lower;
-    return s;
+    server *sv = c->srv;
+
+    conn_free(c);
+    if (sv->once)
+        strata_loop_stop(sv->loop);
 }
 
 static void linger_done(strata_loop *loop, void *ud)
@@ -769,7 +995,7 @@ static void linger_done(strata_loop *loop, void *ud)
 
     (void)loop;
     c->linger_timer = 0;
-    conn_free(c);
+    conn_done(c);
 }
 
 /* One lingering step: 1 to wait for more, 0 when the peer is done. */
@@ -802,7 +1028,16 @@ static void linger_start(conn *c)
                              c);
     c->linger_timer = strata_loop_timer(loop, LINGER_MS, linger_done, c);
     if (c->w == NULL || c->linger_timer == 0)
-        conn_free(c);
+        conn_done(c);
+}
+
+static const char *conn_describe(conn *c, int r)
+{
+    const char *tls = describe_tls(c->s, r);
+
+    if (tls != NULL)
+        return tls;
+    return c->ws ? describe_ws(c->s, r) : describe(c->s, r);
 }
 
 static void conn_end(conn *c, int r)
@@ -814,19 +1049,25 @@ static void conn_end(conn *c, int r)
     else if (r == 0)
         logv("connection #%lu closed", c->id);
     else {
-        const char *why = c->ws ? describe_ws(c->s, r) : describe(c->s, r);
+        const char *why = conn_describe(c, r);
         logv("connection #%lu: %s", c->id, why);
         if (sv->once)
             say("connection: %s", why);
     }
-    if (r != 0 && c->ws && !sv->once)
+    if (sv->once)
+        sv->status = r == 0 ? 0 : EXIT_RUNTIME;
+    if (c->tls || (r != 0 && c->ws))
         linger_start(c);
     else
-        conn_free(c);
-    if (sv->once) {
-        sv->status = r == 0 ? 0 : EXIT_RUNTIME;
-        strata_loop_stop(sv->loop);
-    }
+        conn_done(c);
+}
+
+static void log_conn_tls_open(conn *c)
+{
+    char who[48];
+
+    snprintf(who, sizeof who, "connection #%lu: ", c->id);
+    c->tls_open = log_tls_open(c->s, who);
 }
 
 static void conn_cb(strata_loop *loop, strata_watch *w, unsigned events,
@@ -839,11 +1080,14 @@ static void conn_cb(strata_loop *loop, strata_watch *w, unsigned events,
     (void)events;
     if (c->lingering) {
         if (linger_step(c) == 0)
-            conn_free(c);
+            conn_done(c);
         return;
     }
-    for (i = 0; i < STEPS && r == 1; i++)
+    for (i = 0; i < STEPS && r == 1; i++) {
         r = echo_step(c);
+        if (!c->tls_open) /* now: a later step may close the connection */
+            log_conn_tls_open(c);
+    }
     if (r == 1)
         strata_watch_wake(w); /* budget spent, not blocked: go on soon */
     else if (!is_need(r))
@@ -874,6 +1118,8 @@ static void conn_start(server *sv, strata_stream *sock)
     c->id = ++sv->accepted;
     c->messages = strata_uri_has_messages(sv->uri);
     c->ws = sv->uri->layers[0] == STRATA_LAYER_WS;
+    c->tls = strata_uri_has_layer(sv->uri, STRATA_LAYER_TLS);
+    c->tls_open = !c->tls;
     c->next = sv->conns;
     sv->conns = c;
     logv("connection #%lu accepted", c->id);
@@ -985,6 +1231,8 @@ static int parse_option(const char *a, options *o)
         o->once = 1;
     else if (strcmp(a, "--deflate") == 0)
         o->deflate = 1;
+    else if (strcmp(a, "--insecure") == 0)
+        o->insecure = 1;
     else
         return usage_error("unknown option '%s'", a);
     return 0;
@@ -1007,7 +1255,93 @@ static int check_options(const options *o)
         return usage_error("%s is an option of 'connect'", "--binary");
     if (!listen && (o->echo || o->once))
         return usage_error("%s are options of 'listen'", "--echo and --once");
+    if (listen && o->insecure)
+        return usage_error("%s is an option of 'connect' (a server verifies "
+                           "clients only with --ca)", "--insecure");
     return 0;
+}
+
+/* The options of layers fit the URI's layers. */
+static int check_layer_options(const strata_uri *u, const options *o)
+{
+    int tls_opts = o->cert != NULL || o->key != NULL || o->ca != NULL ||
+                   o->alpn != NULL || o->insecure;
+
+    if ((o->deflate || o->protocol != NULL) &&
+        !strata_uri_has_layer(u, STRATA_LAYER_WS))
+        return usage_error("%s are options of a ws URI",
+                           "--deflate and --protocol");
+    if (tls_opts && !strata_uri_has_layer(u, STRATA_LAYER_TLS))
+        return usage_error("%s are options of a URI with a tls layer "
+                           "(tls://, wss://, lines+tls://...)",
+                           "--cert, --key, --ca, --insecure and --alpn");
+    if ((o->cert == NULL) != (o->key == NULL))
+        return usage_error("%s go together: a certificate and its key",
+                           "--cert and --key");
+    if (u->server && strata_uri_has_layer(u, STRATA_LAYER_TLS) &&
+        o->cert == NULL)
+        return usage_error("a TLS server needs its certificate and key: %s",
+                           "--cert FILE --key FILE");
+    return 0;
+}
+
+/* The TLS configuration, made once for every connection; 0, or an exit
+ * status after saying why. */
+static int make_tls_config(strata_uri *u, const options *o)
+{
+    char err[512];
+
+    if (!strata_uri_has_layer(u, STRATA_LAYER_TLS))
+        return 0;
+    u->tls.cert = o->cert;
+    u->tls.key = o->key;
+    u->tls.ca = o->ca;
+    u->tls.insecure = o->insecure;
+    u->tls.alpn = o->alpn;
+    if (strata_uri_tls_config(u, NULL, &u->tls.config, err, sizeof err) != 0) {
+        say("%s", err);
+        return EXIT_RUNTIME;
+    }
+    if (o->insecure)
+        logv("tls: the server's certificate will not be verified "
+             "(--insecure)");
+    return 0;
+}
+
+static int run(strata_uri *u, const options *o)
+{
+    int r = make_tls_config(u, o);
+
+    if (r != 0)
+        return r;
+    if (strcmp(o->command, "connect") == 0)
+        r = do_connect(u, o);
+    else
+        r = do_listen(u, o);
+#ifdef STRATA_WITH_TLS
+    strata_tls_config_free(u->tls.config); /* connections held their own */
+#endif
+    return r;
+}
+
+/* Where the value of an option that takes one goes (and what the value
+ * is called, for a message); NULL for other options. */
+static const char **value_of(const char *a, options *o, const char **what)
+{
+    *what = "a FILE";
+    if (strcmp(a, "--cert") == 0)
+        return &o->cert;
+    if (strcmp(a, "--key") == 0)
+        return &o->key;
+    if (strcmp(a, "--ca") == 0)
+        return &o->ca;
+    *what = "a LIST";
+    if (strcmp(a, "--alpn") == 0)
+        return &o->alpn;
+    *what = "a NAME";
+    if (strcmp(a, "--protocol") == 0)
+        return &o->protocol;
+    return NULL;
 }
 
 /* Returns 0, -1 for --help, or EXIT_USAGE. */
@@ -1016,14 +1350,19 @@ static int parse_args(int argc, char **argv, options *o)
     int i, only_args = 0;
 
     for (i = 1; i < argc; i++) {
-        const char *a = argv[i];
+        const char *a = argv[i], *what = NULL, **val = NULL;
         int r;
+        if (!only_args)
+            val = value_of(a, o, &what);
         if (!only_args && strcmp(a, "--") == 0) {
             only_args = 1;
-        } else if (!only_args && strcmp(a, "--protocol") == 0) {
-            if (i + 1 >= argc || argv[i + 1][0] == '\0')
-                return usage_error("%s needs a NAME", a);
-            o->protocol = argv[++i];
+        } else if (val != NULL) {
+            if (i + 1 >= argc || argv[i + 1][0] == '\0') {
+                char msg[64];
+                snprintf(msg, sizeof msg, "%s needs %s", a, what);
+                return usage_error("%s", msg);
+            }
+            *val = argv[++i];
         } else if (!only_args && a[0] == '-' && a[1] != '\0') {
             if ((r = parse_option(a, o)) != 0)
                 return r;
@@ -1059,13 +1398,11 @@ int main(int argc, char **argv)
         say("bad URI '%s': %s", o.uri, err);
         return EXIT_USAGE;
     }
-    if ((o.deflate || o.protocol != NULL) && u.layers[0] != STRATA_LAYER_WS)
-        return usage_error("%s are options of a ws URI",
-                           "--deflate and --protocol");
     u.server = strcmp(o.command, "listen") == 0;
+    r = check_layer_options(&u, &o);
+    if (r != 0)
+        return r;
     u.ws.deflate = o.deflate;
     u.ws.protocol = o.protocol;
-    if (strcmp(o.command, "connect") == 0)
-        return do_connect(&u, &o);
-    return do_listen(&u, &o);
+    return run(&u, &o);
 }
