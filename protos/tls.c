@@ -51,6 +51,8 @@ typedef struct strata_tls {
     int lower_shut;             /* the lower stream was shut down */
     int wrote_any;              /* wolfSSL sent something */
     int own_alert;              /* an alert this layer sent, or 0 */
+    char alpn[256];             /* the protocol agreed, kept at the end of
+                                   the handshake (wolfSSL forgets it) */
     char reason[128];
 } strata_tls;
 
@@ -286,6 +288,18 @@ static int map_result(strata_tls *t, int ret)
     return t->failed = STRATA_ERR_TLS;
 }
 
+static void keep_alpn(strata_tls *t)
+{
+    char *name = NULL;
+    unsigned short len = 0;
+
+    if (wolfSSL_ALPN_GetProtocol(t->ssl, &name, &len) == WOLFSSL_SUCCESS
+        && name && len < sizeof t->alpn) {
+        memcpy(t->alpn, name, len);
+        t->alpn[len] = '\0';
+    }
+}
+
 /* A verifying client insists on a certificate whatever the suite: an
  * anonymous suite would skip verification silently. */
 static int peer_ok(strata_tls *t)
@@ -324,6 +338,7 @@ static int drive_handshake(strata_tls *t)
         if (!peer_ok(t))
             return t->failed = STRATA_ERR_TLS;
         t->connected = 1;
+        keep_alpn(t);
         /* a client's Finished (or a server's tickets) may still be here */
         r = push_out(t);
         return r == STRATA_NEED_READ || r == STRATA_NEED_WRITE ? 0 : r;
@@ -542,8 +557,25 @@ static const strata_stream_ops tls_ops = {
 };
 
 /* Client: SNI (not for an IP literal, RFC 6066) and the name to check. */
+/* wolfSSL 5.5 compares an IPv6 address with the certificate's as text in
+ * its full form ("0000:...:0001"): write it so, whatever the user typed
+ * ("::1"). IPv4 stays dotted. */
+static const char *ip_text(const char *name, char full[40])
+{
+    unsigned char a[16];
+    int i;
+
+    if (inet_pton(AF_INET6, name, a) != 1)
+        return name;
+    for (i = 0; i < 8; i++)
+        snprintf(full + i * 5, 6, "%02x%02x%s", a[2 * i], a[2 * i + 1],
+                 i < 7 ? ":" : "");
+    return full;
+}
+
 static int set_peer_name(strata_tls *t, const char *name)
 {
+    char full[40];
     unsigned char ip[16];
     int is_ip = inet_pton(AF_INET, name, ip) == 1
              || inet_pton(AF_INET6, name, ip) == 1;
@@ -556,8 +588,8 @@ static int set_peer_name(strata_tls *t, const char *name)
         return 0;
     if (is_ip)
         return wolfSSL_X509_VERIFY_PARAM_set1_ip_asc(
-                   wolfSSL_get0_param(t->ssl), name) == WOLFSSL_SUCCESS
-                   ? 0 : -1;
+                   wolfSSL_get0_param(t->ssl), ip_text(name, full))
+                   == WOLFSSL_SUCCESS ? 0 : -1;
     return wolfSSL_check_domain_name(t->ssl, name) == WOLFSSL_SUCCESS ? 0 : -1;
 }
 
@@ -669,13 +701,8 @@ int strata_tls_key_update(strata_stream *s)
 const char *strata_tls_alpn(strata_stream *s)
 {
     strata_tls *t = as_tls(s);
-    char *name = NULL;
-    unsigned short len = 0;
 
-    if (!t || !t->connected
-        || wolfSSL_ALPN_GetProtocol(t->ssl, &name, &len) != WOLFSSL_SUCCESS)
-        return NULL;
-    return name;
+    return t && t->connected && t->alpn[0] ? t->alpn : NULL;
 }
 
 const char *strata_tls_version(strata_stream *s)

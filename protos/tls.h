@@ -70,7 +70,8 @@ const char *strata_tls_config_reason(const strata_tls_config *c);
 /* Oldest and newest version allowed (STRATA_TLS_1_2, STRATA_TLS_1_3). */
 int strata_tls_config_versions(strata_tls_config *c, int min, int max);
 /* Our certificate chain and key (PEM): a server's, or a client's for
- * mutual TLS. */
+ * mutual TLS. A key that does not match is refused here (wolfSSL 5.5
+ * tells two ECC keys apart only at the handshake: decrypt_error). */
 int strata_tls_config_cert_file(strata_tls_config *c, const char *cert,
                                 const char *key);
 int strata_tls_config_cert_mem(strata_tls_config *c, const void *cert,

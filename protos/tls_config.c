@@ -177,6 +177,16 @@ int strata_tls_config_versions(strata_tls_config *c, int min, int max)
     return 0;
 }
 
+/* A key that does not belong to the certificate would fail every
+ * handshake with decrypt_error: say so now. */
+static int check_pair(strata_tls_config *c)
+{
+    if (wolfSSL_CTX_check_private_key(c->ctx) != WOLFSSL_SUCCESS)
+        return fail(c, STRATA_ERR_TLS, "the key does not match the"
+                    " certificate", 0);
+    return 0;
+}
+
 int strata_tls_config_cert_file(strata_tls_config *c, const char *cert,
                                 const char *key)
 {
@@ -186,11 +196,13 @@ int strata_tls_config_cert_file(strata_tls_config *c, const char *cert,
         return STRATA_ERR_ARG;
     r = wolfSSL_CTX_use_certificate_chain_file(c->ctx, cert);
     if (r != WOLFSSL_SUCCESS)
-        return fail(c, STRATA_ERR_TLS, "certificate file", r);
+        return fail(c, STRATA_ERR_TLS, "certificate file: unreadable or not"
+                    " a PEM certificate chain", r < 0 ? r : 0);
     r = wolfSSL_CTX_use_PrivateKey_file(c->ctx, key, WOLFSSL_FILETYPE_PEM);
     if (r != WOLFSSL_SUCCESS)
-        return fail(c, STRATA_ERR_TLS, "key file", r);
-    return 0;
+        return fail(c, STRATA_ERR_TLS, "key file: unreadable or not a PEM"
+                    " private key", r < 0 ? r : 0);
+    return check_pair(c);
 }
 
 int strata_tls_config_cert_mem(strata_tls_config *c, const void *cert,
@@ -208,7 +220,7 @@ int strata_tls_config_cert_mem(strata_tls_config *c, const void *cert,
                                           WOLFSSL_FILETYPE_PEM);
     if (r != WOLFSSL_SUCCESS)
         return fail(c, STRATA_ERR_TLS, "key", r);
-    return 0;
+    return check_pair(c);
 }
 
 int strata_tls_config_sni_cert_file(strata_tls_config *c, const char *name,
@@ -293,6 +305,38 @@ int strata_tls_config_verify_client(strata_tls_config *c, int required)
     return 0;
 }
 
+/* A server picks the first protocol of ITS list that the client offered
+ * (wolfSSL alone would follow the client's order). No overlap: decline
+ * here, and wolfSSL's own match sends no_application_protocol. */
+static int select_alpn(WOLFSSL *ssl, const unsigned char **out,
+                       unsigned char *outlen, const unsigned char *in,
+                       unsigned int inlen, void *arg)
+{
+    const strata_tls_config *c = arg;
+    const char *p = c->alpn;
+
+    (void)ssl;
+    while (p && *p) {
+        size_t n = strcspn(p, ",");
+        unsigned int i = 0;
+
+        while (i < inlen) {
+            unsigned int l = in[i];
+
+            if (i + 1 + l > inlen)
+                break;
+            if (l == n && memcmp(in + i + 1, p, n) == 0) {
+                *out = in + i + 1;
+                *outlen = (unsigned char)l;
+                return 0;       /* SSL_TLSEXT_ERR_OK */
+            }
+            i += 1 + l;
+        }
+        p += n + (p[n] == ',');
+    }
+    return 3;                   /* SSL_TLSEXT_ERR_NOACK */
+}
+
 int strata_tls_config_alpn(strata_tls_config *c, const char *list)
 {
     size_t n;
@@ -306,6 +350,8 @@ int strata_tls_config_alpn(strata_tls_config *c, const char *list)
         return STRATA_ERR_NOMEM;
     strata_dealloc(c->alloc, c->alpn);
     c->alpn = d;
+    if (c->role == STRATA_TLS_SERVER)
+        wolfSSL_CTX_set_alpn_select_cb(c->ctx, select_alpn, c);
     return 0;
 }
 

@@ -231,8 +231,8 @@ fi
 
 expect_exit bad_uri_unknown_layer 2 "unknown layer 'foo' \(known: tcp, lines, len" \
     "$STRATA" connect foo://127.0.0.1:1
-expect_exit bad_uri_reserved_layer 2 "layer 'tls' is not built in this version" \
-    "$STRATA" connect tls://127.0.0.1:1
+expect_exit bad_uri_reserved_layer 2 "layer 'grpc' is not built in this version" \
+    "$STRATA" connect grpc://127.0.0.1:1
 expect_exit bad_uri_missing_port 2 'missing port' \
     "$STRATA" connect lines://127.0.0.1
 expect_exit bad_uri_tcp_not_bottom 2 "'tcp' must be the bottom" \
