@@ -13,6 +13,12 @@
 #ifdef STRATA_WITH_TLS
 #include "../protos/tls.h"
 #endif
+#ifdef STRATA_WITH_H2
+#include "../protos/h2.h"
+#endif
+#if defined(STRATA_WITH_H2) && defined(STRATA_WITH_WS)
+#include "../protos/ws_h2.h"
+#endif
 
 #include <errno.h>
 #include <stdarg.h>
@@ -27,20 +33,43 @@
 /* Layers that later versions (or other builds) add: refused with their own
  * message so a user learns the name is right and the build is what lacks
  * it. "wss" is the alias of ws+tls: known only when both are built. */
-#if defined(STRATA_WITH_WS) && defined(STRATA_WITH_TLS)
-static const char *const reserved_layers[] = { "h2", "grpc" };
-#define KNOWN_NAMES "tcp, lines, len, ws, tls, wss"
-#elif defined(STRATA_WITH_WS)
-static const char *const reserved_layers[] = { "tls", "wss", "h2", "grpc" };
-#define KNOWN_NAMES "tcp, lines, len, ws"
-#elif defined(STRATA_WITH_TLS)
-static const char *const reserved_layers[] = { "ws", "wss", "h2", "grpc" };
-#define KNOWN_NAMES "tcp, lines, len, tls"
-#else
-static const char *const reserved_layers[] = { "ws", "tls", "wss", "h2",
-                                               "grpc" };
-#define KNOWN_NAMES "tcp, lines, len"
+static const char *const reserved_layers[] = {
+#ifndef STRATA_WITH_WS
+    "ws",
 #endif
+#ifndef STRATA_WITH_TLS
+    "tls",
+#endif
+#if !defined(STRATA_WITH_WS) || !defined(STRATA_WITH_TLS)
+    "wss",
+#endif
+#ifndef STRATA_WITH_H2
+    "h2",
+#endif
+    "grpc"
+};
+
+#ifdef STRATA_WITH_WS
+#define WS_NAME ", ws"
+#else
+#define WS_NAME ""
+#endif
+#ifdef STRATA_WITH_TLS
+#define TLS_NAME ", tls"
+#else
+#define TLS_NAME ""
+#endif
+#if defined(STRATA_WITH_WS) && defined(STRATA_WITH_TLS)
+#define WSS_NAME ", wss"
+#else
+#define WSS_NAME ""
+#endif
+#ifdef STRATA_WITH_H2
+#define H2_NAME ", h2"
+#else
+#define H2_NAME ""
+#endif
+#define KNOWN_NAMES "tcp, lines, len" WS_NAME TLS_NAME WSS_NAME H2_NAME
 
 /* Returns STRATA_ERR_ARG so a caller can write `return reason(...)`. */
 static int reason(char *err, size_t errlen, const char *fmt, ...)
@@ -69,6 +98,7 @@ static const char *kind_name(strata_layer_kind k)
     case STRATA_LAYER_LEN: return "len";
     case STRATA_LAYER_WS: return "ws";
     case STRATA_LAYER_TLS: return "tls";
+    case STRATA_LAYER_H2: return "h2";
     }
     return "?";
 }
@@ -82,6 +112,9 @@ static const strata_layer_kind known_kinds[] = {
 #endif
 #ifdef STRATA_WITH_TLS
     STRATA_LAYER_TLS,
+#endif
+#ifdef STRATA_WITH_H2
+    STRATA_LAYER_H2,
 #endif
 };
 #define N_KNOWN (sizeof known_kinds / sizeof known_kinds[0])
@@ -124,25 +157,53 @@ static int parse_layer(const char *name, size_t len, strata_layer_kind *kind,
 #ifdef STRATA_WITH_TLS
 #define WS_ABOVE " or sit under 'tls': no other layer goes above WebSocket " \
                  "messages"
-#define WS_BELOW " or on 'tls'"
 #else
 #define WS_ABOVE ": no layer goes above WebSocket messages yet"
+#endif
+#if defined(STRATA_WITH_TLS) && defined(STRATA_WITH_H2)
+#define WS_BELOW " or on 'tls' or 'h2'"
+#elif defined(STRATA_WITH_TLS)
+#define WS_BELOW " or on 'tls'"
+#elif defined(STRATA_WITH_H2)
+#define WS_BELOW " or on 'h2'"
+#else
 #define WS_BELOW ""
 #endif
+
+/* h2 multiplexes: what sits on it sits on one of its streams, and so far
+ * that is a WebSocket (RFC 8441) only; a byte layer would need a CONNECT
+ * tunnel, which the builder does not make yet. Under it goes what carries
+ * one connection: the transport, or tls. */
+static int check_h2_place(strata_layer_kind upper, strata_layer_kind k,
+                          char *err, size_t errlen)
+{
+    if (k == STRATA_LAYER_H2 && upper != STRATA_LAYER_WS)
+        return reason(err, errlen, "only 'ws' may sit on 'h2' (WebSocket "
+                      "over HTTP/2); '%s' on 'h2' (through a CONNECT "
+                      "tunnel) is not supported yet", kind_name(upper));
+    if (upper == STRATA_LAYER_H2 && !is_transport(k) &&
+        k != STRATA_LAYER_TLS)
+        return reason(err, errlen, "'h2' goes right on the transport (tcp or "
+                      "unix) or on 'tls', found '%s' below it",
+                      kind_name(k));
+    return 0;
+}
 
 /* Whether k may sit right below `upper` (k is being added under it).
  * ws carries messages, not a byte stream a layer above could frame: only
  * tls, which writes each record as one message, goes on it; below ws is
- * the transport or tls. tls records are binary (lines could not carry
+ * the transport, tls or h2. tls records are binary (lines could not carry
  * them): tls goes on the transport or on ws. */
 static int check_place(strata_layer_kind upper, strata_layer_kind k,
                        char *err, size_t errlen)
 {
+    if (check_h2_place(upper, k, err, errlen) != 0)
+        return STRATA_ERR_ARG;
     if (k == STRATA_LAYER_WS && upper != STRATA_LAYER_TLS)
         return reason(err, errlen, "'ws' must be the top (first) layer"
                       WS_ABOVE ", found '%s' above it", kind_name(upper));
     if (upper == STRATA_LAYER_WS && !is_transport(k) &&
-        k != STRATA_LAYER_TLS)
+        k != STRATA_LAYER_TLS && k != STRATA_LAYER_H2)
         return reason(err, errlen, "'ws' goes right on the transport (tcp or "
                       "unix)" WS_BELOW ", found '%s' below it", kind_name(k));
     if (upper == STRATA_LAYER_TLS && !is_transport(k) &&
@@ -151,6 +212,18 @@ static int check_place(strata_layer_kind upper, strata_layer_kind k,
                       "or unix) or on 'ws': its records are binary, found "
                       "'%s' below it", kind_name(k));
     return 0;
+}
+
+/* ws on h2 is the top layer: TLS inside that WebSocket would be a byte
+ * stream through the multiplexer, not made yet either. */
+static int check_over_h2(const strata_uri *u, strata_layer_kind k,
+                         char *err, size_t errlen)
+{
+    if (k != STRATA_LAYER_H2 || u->n_layers < 2)
+        return 0;
+    return reason(err, errlen, "'ws' on 'h2' must be the top (first) layer: "
+                  "'%s' over it (through HTTP/2) is not supported yet",
+                  kind_name(u->layers[u->n_layers - 2]));
 }
 
 /* Append a layer, refusing a repeat and anything under the transport. */
@@ -168,7 +241,8 @@ static int add_layer(strata_uri *u, strata_layer_kind k, char *err,
                           "'%s' must be the bottom (last) layer, found '%s' "
                           "below it", kind_name(u->layers[i]), kind_name(k));
     if (u->n_layers > 0 &&
-        check_place(u->layers[u->n_layers - 1], k, err, errlen) != 0)
+        (check_place(u->layers[u->n_layers - 1], k, err, errlen) != 0 ||
+         check_over_h2(u, k, err, errlen) != 0))
         return STRATA_ERR_ARG;
     if (u->n_layers >= STRATA_URI_MAX_LAYERS)
         return reason(err, errlen, "too many layers");
@@ -334,10 +408,10 @@ int strata_uri_parse(const char *text, strata_uri *u, char *err,
     return parse_tcp_rest(sep + 3, u, err, errlen);
 }
 
-#ifdef STRATA_WITH_WS
-/* The Host header of a client: HOST:PORT (IPv6 in brackets); a Unix socket
- * has no host name, "localhost" stands for it. */
-static void ws_host(const strata_uri *u, char *host, size_t cap)
+#if defined(STRATA_WITH_WS) || defined(STRATA_WITH_H2)
+/* The Host header (ws) or :authority (h2) of a client: HOST:PORT (IPv6 in
+ * brackets); a Unix socket has no host name, "localhost" stands for it. */
+static void host_header(const strata_uri *u, char *host, size_t cap)
 {
     if (u->layers[u->n_layers - 1] == STRATA_LAYER_UNIX)
         snprintf(host, cap, "localhost");
@@ -347,24 +421,40 @@ static void ws_host(const strata_uri *u, char *host, size_t cap)
         snprintf(host, cap, "%s:%s", u->host, u->port);
 }
 
+#define HOST_HEADER_MAX (sizeof ((strata_uri *)0)->host + \
+                         sizeof ((strata_uri *)0)->port + 4)
+#endif
+
+#ifdef STRATA_WITH_WS
+/* The ws layer's options from u->ws; host and protocols are the caller's
+ * storage (the layer copies what it keeps). */
+static void ws_opts_of(const strata_uri *u, int server, char *host,
+                       size_t cap, const char *protocols[2],
+                       strata_ws_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    protocols[0] = u->ws.protocol;
+    protocols[1] = NULL;
+    o->role = server ? STRATA_WS_SERVER : STRATA_WS_CLIENT;
+    host_header(u, host, cap);
+    o->host = host;
+    o->path = u->path[0] != '\0' ? u->path : "/";
+    o->protocols = u->ws.protocol != NULL ? protocols : NULL;
+    o->deflate.enable = u->ws.deflate;
+    /* The echo server answers a close itself, after echoing everything
+     * before it and with the peer's code and reason: half-close. */
+    o->half_close = server;
+}
+
 static strata_stream *push_ws(const strata_uri *u, int server,
                               strata_stream *lower,
                               const strata_allocator *alloc)
 {
-    const char *protocols[2] = { u->ws.protocol, NULL };
-    char host[sizeof u->host + sizeof u->port + 4];
+    const char *protocols[2];
+    char host[HOST_HEADER_MAX];
     strata_ws_opts o;
 
-    memset(&o, 0, sizeof o);
-    o.role = server ? STRATA_WS_SERVER : STRATA_WS_CLIENT;
-    ws_host(u, host, sizeof host);
-    o.host = host;  /* copied by the layer into its handshake */
-    o.path = u->path[0] != '\0' ? u->path : "/";
-    o.protocols = u->ws.protocol != NULL ? protocols : NULL;
-    o.deflate.enable = u->ws.deflate;
-    /* The echo server answers a close itself, after echoing everything
-     * before it and with the peer's code and reason: half-close. */
-    o.half_close = server;
+    ws_opts_of(u, server, host, sizeof host, protocols, &o);
     return strata_ws_new(lower, &o, alloc);
 }
 
@@ -429,7 +519,8 @@ static int check_readable(const char *what, const char *path, char *err,
 }
 
 static int apply_tls_settings(strata_tls_config *c, const strata_uri_tls *t,
-                              int server, char *err, size_t errlen)
+                              const char *alpn, int server, char *err,
+                              size_t errlen)
 {
     int r;
 
@@ -456,18 +547,28 @@ static int apply_tls_settings(strata_tls_config *c, const strata_uri_tls *t,
         return reason(err, errlen, "cannot ask for client certificates");
     if (t->insecure && (r = strata_tls_config_insecure(c)) != 0)
         return reason(err, errlen, "cannot turn verification off");
-    if (t->alpn != NULL && (r = strata_tls_config_alpn(c, t->alpn)) != 0) {
+    if (alpn != NULL && (r = strata_tls_config_alpn(c, alpn)) != 0) {
         reason(err, errlen, "bad ALPN list '%s' (comma-separated protocol "
-               "names, at most 255 bytes)", t->alpn);
+               "names, at most 255 bytes)", alpn);
         return r;
     }
     return 0;
 }
 
-static int make_tls_config(const strata_uri_tls *t, int server,
+/* The ALPN list of a URI's tls layer: the caller's, else "h2" under h2
+ * (RFC 9113 3.2: HTTP/2 over TLS is agreed by ALPN). */
+static const char *alpn_of(const strata_uri *u)
+{
+    if (u->tls.alpn != NULL || !strata_uri_has_layer(u, STRATA_LAYER_H2))
+        return u->tls.alpn;
+    return "h2";
+}
+
+static int make_tls_config(const strata_uri *u, int server,
                            const strata_allocator *alloc,
                            strata_tls_config **out, char *err, size_t errlen)
 {
+    const strata_uri_tls *t = &u->tls;
     strata_tls_config *c;
     int r = check_tls_settings(t, server, err, errlen);
 
@@ -479,7 +580,7 @@ static int make_tls_config(const strata_uri_tls *t, int server,
         reason(err, errlen, "out of memory making the tls configuration");
         return STRATA_ERR_NOMEM;
     }
-    r = apply_tls_settings(c, t, server, err, errlen);
+    r = apply_tls_settings(c, t, alpn_of(u), server, err, errlen);
     if (r != 0) {
         strata_tls_config_free(c);
         return r;
@@ -577,15 +678,17 @@ static int valid_layers(const strata_uri *u)
     return is_transport(u->layers[u->n_layers - 1]);
 }
 
-/* Push the layers above the transport, the one just above it first. */
-static int push_all(const strata_uri *u, int server, strata_tls_config *cfg,
-                    strata_stream *bottom, const strata_allocator *alloc,
-                    strata_stream **top, char *err, size_t errlen)
+/* Push the layers above the transport up to layer `first` (0: all), the
+ * one just above the transport first. */
+static int push_all(const strata_uri *u, int first, int server,
+                    strata_tls_config *cfg, strata_stream *bottom,
+                    const strata_allocator *alloc, strata_stream **top,
+                    char *err, size_t errlen)
 {
     strata_stream *s = bottom;
     int i;
 
-    for (i = u->n_layers - 2; i >= 0; i--) {
+    for (i = u->n_layers - 2; i >= first; i--) {
         strata_stream *up;
         int r = push_layer(u, i, server, cfg, s, alloc, &up, err, errlen);
         if (r != 0) {
@@ -598,37 +701,60 @@ static int push_all(const strata_uri *u, int server, strata_tls_config *cfg,
     return 0;
 }
 
+/* push_all with the tls configuration: u->tls.config, or one made for
+ * this stack alone (the tls layer keeps a reference, ours goes at the
+ * end). On failure bottom is freed. */
+static int push_with_config(const strata_uri *u, int first, int server,
+                            strata_stream *bottom,
+                            const strata_allocator *alloc,
+                            strata_stream **top, char *err, size_t errlen)
+{
+    strata_tls_config *cfg = NULL;
+    int r;
+
+#ifdef STRATA_WITH_TLS
+    if (u->tls.config == NULL && strata_uri_has_layer(u, STRATA_LAYER_TLS)) {
+        r = make_tls_config(u, server, alloc, &cfg, err, errlen);
+        if (r != 0) {
+            strata_free(bottom);
+            return r;
+        }
+    }
+    r = push_all(u, first, server, cfg != NULL ? cfg : u->tls.config, bottom,
+                 alloc, top, err, errlen);
+    strata_tls_config_free(cfg);
+#else
+    r = push_all(u, first, server, cfg, bottom, alloc, top, err, errlen);
+#endif
+    return r;
+}
+
+/* An h2 URI is a connection with streams, not one stream. */
+static int refuse_h2(const strata_uri *u, char *err, size_t errlen)
+{
+    if (!strata_uri_has_layer(u, STRATA_LAYER_H2))
+        return 0;
+    return reason(err, errlen, "an h2 URI is a connection with streams: "
+                  "build it with strata_uri_h2_connect or "
+                  "strata_uri_h2_stack, then strata_uri_h2_open");
+}
+
 /* strata_uri_stack with the role of role-dependent layers given. */
 static int build(const strata_uri *u, int server, strata_stream *bottom,
                  const strata_allocator *alloc, strata_stream **top,
                  char *err, size_t errlen)
 {
-    strata_tls_config *cfg = NULL;
-    int r;
-
     if (top != NULL)
         *top = NULL;
     if (u == NULL || bottom == NULL || top == NULL || !valid_layers(u)) {
         strata_free(bottom);
         return reason(err, errlen, "invalid arguments to strata_uri_stack");
     }
-#ifdef STRATA_WITH_TLS
-    /* Without the caller's config, one for this stack alone: the tls
-     * layer keeps a reference, ours goes at the end. */
-    if (u->tls.config == NULL && strata_uri_has_layer(u, STRATA_LAYER_TLS)) {
-        r = make_tls_config(&u->tls, server, alloc, &cfg, err, errlen);
-        if (r != 0) {
-            strata_free(bottom);
-            return r;
-        }
+    if (refuse_h2(u, err, errlen) != 0) {
+        strata_free(bottom);
+        return STRATA_ERR_ARG;
     }
-    r = push_all(u, server, cfg != NULL ? cfg : u->tls.config, bottom, alloc,
-                 top, err, errlen);
-    strata_tls_config_free(cfg);
-#else
-    r = push_all(u, server, cfg, bottom, alloc, top, err, errlen);
-#endif
-    return r;
+    return push_with_config(u, 0, server, bottom, alloc, top, err, errlen);
 }
 
 int strata_uri_stack(const strata_uri *u, strata_stream *bottom,
@@ -651,6 +777,24 @@ static int transport_failed(int status, const char *what, const strata_uri *u,
     return status;
 }
 
+/* The URI's transport, connecting (maybe still in progress). */
+static int connect_transport(const strata_uri *u,
+                             const strata_allocator *alloc,
+                             strata_stream **bottom, char *err, size_t errlen)
+{
+    int r;
+
+    errno = 0;
+    if (u->layers[u->n_layers - 1] == STRATA_LAYER_UNIX)
+        r = strata_unix_connect(u->host, alloc, bottom);
+    else
+        r = strata_tcp_connect(u->host, u->port, alloc, bottom);
+    if (r != 0)
+        return transport_failed(r, "cannot connect to", u, errno, err,
+                                errlen);
+    return 0;
+}
+
 int strata_uri_connect(const strata_uri *u, const strata_allocator *alloc,
                        strata_stream **top, char *err, size_t errlen)
 {
@@ -661,14 +805,11 @@ int strata_uri_connect(const strata_uri *u, const strata_allocator *alloc,
         *top = NULL;
     if (u == NULL || top == NULL || !valid_layers(u))
         return reason(err, errlen, "invalid arguments to strata_uri_connect");
-    errno = 0;
-    if (u->layers[u->n_layers - 1] == STRATA_LAYER_UNIX)
-        r = strata_unix_connect(u->host, alloc, &bottom);
-    else
-        r = strata_tcp_connect(u->host, u->port, alloc, &bottom);
+    if (refuse_h2(u, err, errlen) != 0)
+        return STRATA_ERR_ARG;
+    r = connect_transport(u, alloc, &bottom, err, errlen);
     if (r != 0)
-        return transport_failed(r, "cannot connect to", u, errno, err,
-                                errlen);
+        return r;
     return build(u, 0, bottom, alloc, top, err, errlen);
 }
 
@@ -711,7 +852,7 @@ int strata_uri_tls_config(const strata_uri *u, const strata_allocator *alloc,
         return reason(err, errlen, "invalid arguments to "
                       "strata_uri_tls_config");
 #ifdef STRATA_WITH_TLS
-    return make_tls_config(&u->tls, u->server, alloc, config, err, errlen);
+    return make_tls_config(u, u->server, alloc, config, err, errlen);
 #else
     (void)alloc;
     return reason(err, errlen, "layer 'tls' is not built in this version");
@@ -724,4 +865,245 @@ int strata_uri_has_messages(const strata_uri *u)
         return 0;
     return u->layers[0] == STRATA_LAYER_LINES ||
            u->layers[0] == STRATA_LAYER_LEN || u->layers[0] == STRATA_LAYER_WS;
+}
+
+/* ---- HTTP/2 ---- */
+
+#ifdef STRATA_WITH_H2
+static int is_need(int r)
+{
+    return r == STRATA_NEED_READ || r == STRATA_NEED_WRITE;
+}
+
+static int h2_index(const strata_uri *u)
+{
+    int i;
+
+    for (i = 0; i < u->n_layers; i++)
+        if (u->layers[i] == STRATA_LAYER_H2)
+            return i;
+    return -1;
+}
+
+/* The layers under h2 on bottom (freed on failure), then the connection
+ * over them. */
+static int build_h2(const strata_uri *u, int server, strata_stream *bottom,
+                    const strata_allocator *alloc, strata_h2 **h,
+                    strata_stream **below, char *err, size_t errlen)
+{
+    strata_h2_opts o;
+    strata_stream *s;
+    int r = push_with_config(u, h2_index(u) + 1, server, bottom, alloc, &s,
+                             err, errlen);
+
+    if (r != 0)
+        return r;
+    memset(&o, 0, sizeof o); /* nghttp2's and strata's defaults */
+    o.role = server ? STRATA_H2_SERVER : STRATA_H2_CLIENT;
+    *h = strata_h2_new(s, &o, alloc);
+    if (*h == NULL) {
+        strata_free(s);
+        reason(err, errlen, "out of memory building layer 'h2'");
+        return STRATA_ERR_NOMEM;
+    }
+    if (below != NULL)
+        *below = s;
+    return 0;
+}
+
+static const char *scheme_of(const strata_uri *u)
+{
+    return strata_uri_has_layer(u, STRATA_LAYER_TLS) ? "https" : "http";
+}
+
+/* Why a stream could not be opened on a connection. */
+static int open_failed(int r, const char *what, char *err, size_t errlen)
+{
+    if (r == STRATA_ERR_STATE)
+        reason(err, errlen, "cannot open %s: the connection takes no new "
+               "stream (it ended, or the server sent GOAWAY)", what);
+    else if (r == STRATA_ERR_ARG)
+        reason(err, errlen, "cannot open %s: the server or the request "
+               "head was refused by HTTP/2", what);
+    else
+        reason(err, errlen, "cannot open %s: the connection failed: %s",
+               what, strata_strerror(r));
+    return r;
+}
+
+/* h2://: a POST to the URI's path; never waits but for a stream limit. */
+static int open_request(const strata_uri *u, strata_h2 *h,
+                        strata_stream **top, char *err, size_t errlen)
+{
+    char authority[HOST_HEADER_MAX];
+    strata_h2_header head[4];
+    int r;
+
+    host_header(u, authority, sizeof authority);
+    head[0].name = ":method";
+    head[0].value = "POST";
+    head[1].name = ":scheme";
+    head[1].value = scheme_of(u);
+    head[2].name = ":path";
+    head[2].value = u->path[0] != '\0' ? u->path : "/";
+    head[3].name = ":authority";
+    head[3].value = authority;
+    r = strata_h2_request(h, head, 4, 0, top);
+    if (r != 0 && !is_need(r))
+        return open_failed(r, "the request", err, errlen);
+    return r;
+}
+
+#ifdef STRATA_WITH_WS
+/* Why the server's answer to an extended CONNECT was not a WebSocket. */
+static int ws_refused(int r, strata_stream *stream, char *err, size_t errlen)
+{
+    int status = strata_h2_status(stream);
+
+    if (r == STRATA_ERR_PROTO && status != 200)
+        reason(err, errlen, "the server refused the WebSocket over HTTP/2: "
+               "HTTP status %d", status);
+    else if (r == STRATA_ERR_PROTO)
+        reason(err, errlen, "the server accepted the WebSocket over HTTP/2 "
+               "with a subprotocol or an extension that was not offered");
+    else if (r == STRATA_ERR_CLOSED)
+        reason(err, errlen, "the server reset the WebSocket's stream "
+               "(HTTP/2 error code %ld)", strata_h2_reset_code(stream));
+    else
+        open_failed(r, "the WebSocket", err, errlen);
+    return r;
+}
+
+/* ws+h2://: the extended CONNECT, then the answer; *top holds the stream
+ * in between. */
+static int open_ws(const strata_uri *u, strata_h2 *h,
+                   const strata_allocator *alloc, strata_stream **top,
+                   char *err, size_t errlen)
+{
+    const char *protocols[2];
+    char host[HOST_HEADER_MAX];
+    strata_stream *ws;
+    strata_ws_opts o;
+    int r;
+
+    ws_opts_of(u, 0, host, sizeof host, protocols, &o);
+    if (*top == NULL) {
+        r = strata_ws_h2_open(h, &o, scheme_of(u), top);
+        if (r == STRATA_ERR_UNSUPPORTED) {
+            reason(err, errlen, "the server does not allow WebSocket over "
+                   "HTTP/2 (no SETTINGS_ENABLE_CONNECT_PROTOCOL, RFC 8441)");
+            return r;
+        }
+        if (r != 0)
+            return is_need(r) ? r : open_failed(r, "the WebSocket", err,
+                                                errlen);
+    }
+    r = strata_ws_h2_client(*top, &o, alloc, &ws);
+    if (is_need(r))
+        return r;
+    if (r != 0) {
+        ws_refused(r, *top, err, errlen);
+        strata_free(*top);
+        *top = NULL;
+        return r;
+    }
+    *top = ws;
+    return 0;
+}
+#endif
+#endif
+
+/* The shared checks of the h2 calls: 0, or the refusal. */
+static int h2_args(const strata_uri *u, const void *out, const char *fn,
+                   char *err, size_t errlen)
+{
+#ifdef STRATA_WITH_H2
+    if (u == NULL || out == NULL || !valid_layers(u) ||
+        !strata_uri_has_layer(u, STRATA_LAYER_H2))
+        return reason(err, errlen, "invalid arguments to %s", fn);
+    return 0;
+#else
+    (void)u;
+    (void)out;
+    (void)fn;
+    return reason(err, errlen, "layer 'h2' is not built in this version");
+#endif
+}
+
+int strata_uri_h2_stack(const strata_uri *u, strata_stream *bottom,
+                        const strata_allocator *alloc, strata_h2 **h,
+                        strata_stream **below, char *err, size_t errlen)
+{
+    int r = h2_args(u, h, "strata_uri_h2_stack", err, errlen);
+
+    if (h != NULL)
+        *h = NULL;
+    if (below != NULL)
+        *below = NULL;
+    if (r == 0 && bottom == NULL)
+        r = reason(err, errlen, "invalid arguments to strata_uri_h2_stack");
+    if (r != 0) {
+        strata_free(bottom);
+        return r;
+    }
+#ifdef STRATA_WITH_H2
+    return build_h2(u, u->server, bottom, alloc, h, below, err, errlen);
+#else
+    (void)alloc;
+    return STRATA_ERR_ARG;
+#endif
+}
+
+int strata_uri_h2_connect(const strata_uri *u, const strata_allocator *alloc,
+                          strata_h2 **h, strata_stream **below, char *err,
+                          size_t errlen)
+{
+    int r = h2_args(u, h, "strata_uri_h2_connect", err, errlen);
+
+    if (h != NULL)
+        *h = NULL;
+    if (below != NULL)
+        *below = NULL;
+    if (r != 0)
+        return r;
+#ifdef STRATA_WITH_H2
+    {
+        strata_stream *bottom = NULL;
+
+        r = connect_transport(u, alloc, &bottom, err, errlen);
+        if (r != 0)
+            return r;
+        return build_h2(u, 0, bottom, alloc, h, below, err, errlen);
+    }
+#else
+    (void)alloc;
+    return STRATA_ERR_ARG;
+#endif
+}
+
+int strata_uri_h2_open(const strata_uri *u, strata_h2 *h,
+                       const strata_allocator *alloc, strata_stream **top,
+                       char *err, size_t errlen)
+{
+    int r = h2_args(u, top, "strata_uri_h2_open", err, errlen);
+
+    if (r != 0)
+        return r;
+#ifdef STRATA_WITH_H2
+    /* *top: NULL, or (ws) the stream this connection is opening */
+    if (h == NULL || (*top != NULL && (h2_index(u) == 0 ||
+                                       strata_h2_of(*top) != h)))
+        return reason(err, errlen, "invalid arguments to strata_uri_h2_open");
+#ifdef STRATA_WITH_WS
+    if (h2_index(u) > 0) /* ws is all that sits on h2 */
+        return open_ws(u, h, alloc, top, err, errlen);
+#else
+    (void)alloc; /* a request stream comes from the connection's */
+#endif
+    return open_request(u, h, top, err, errlen);
+#else
+    (void)h;
+    (void)alloc;
+    return STRATA_ERR_ARG;
+#endif
 }

@@ -15,13 +15,42 @@
  *  - tls sits right on the transport or on ws (its records are binary, so
  *    lines could not carry them, and nothing else below makes sense yet);
  *    byte-stream layers (lines, len) and ws may sit on it.
+ *  - h2 (STRATA_WITH_H2: HTTP/2, nghttp2) sits right on the transport
+ *    (prior knowledge: "h2://HOST:PORT/PATH") or on tls ("h2+tls://", ALPN
+ *    "h2"). It multiplexes, so its stack has another shape (see "HTTP/2"
+ *    below): the layers under it carry one connection, and what is above
+ *    it sits on one of its streams. Only ws goes above it, as the top
+ *    layer ("ws+h2://", "ws+h2+tls://": WebSocket over an extended CONNECT
+ *    stream, RFC 8441); byte layers through CONNECT tunnels are not
+ *    supported yet and are refused with that reason.
  * A name this build does not know is refused with a message that says so.
  *
  * TLS settings do not fit in the URI's text: they are u->tls. A client
  * sends the URI's host as SNI and checks the server's certificate against
  * it (an IP literal against the certificate's IP addresses; "localhost"
  * stands for a Unix socket's host), with the CAs of tls.ca or the
- * system's. A server needs tls.cert and tls.key.
+ * system's. A server needs tls.cert and tls.key. Under h2, ALPN "h2" is
+ * offered (client) or required (server) unless tls.alpn names others.
+ *
+ * HTTP/2. An h2 URI is not one stream but a connection with streams, so
+ * strata_uri_stack and strata_uri_connect refuse it; it is built in two
+ * steps, each of which never blocks:
+ *  1. strata_uri_h2_connect (client) or strata_uri_h2_stack (over an
+ *     accepted socket; a server with u->server) builds the layers under
+ *     h2 and the connection, a strata_h2 (protos/h2.h) that owns them. An
+ *     event loop waits on strata_h2_fd for strata_h2_wants and calls
+ *     strata_h2_drive: the streams have no descriptor of their own.
+ *  2. A client opens the stream the layers above h2 name with
+ *     strata_uri_h2_open: for "h2://HOST:PORT/PATH" a POST request to PATH
+ *     whose body is what is sent on the stream and whose response body is
+ *     what is received; for "ws+h2://" the WebSocket. A server takes its
+ *     streams with strata_h2_accept and answers them itself (a WebSocket
+ *     with strata_ws_h2_accept, protos/ws_h2.h).
+ * Ownership: the caller holds the connection (strata_h2_free) and each
+ * stream or WebSocket opened (strata_free; a WebSocket owns its stream).
+ * Streams hold the connection too, so it goes when the caller let go of
+ * it and of its last stream, in any order; the layers under h2 go with
+ * it. Freeing a stream still open resets it (CANCEL).
  */
 #ifndef STRATA_URI_H
 #define STRATA_URI_H
@@ -40,12 +69,15 @@ typedef enum strata_layer_kind {
     STRATA_LAYER_LINES,
     STRATA_LAYER_LEN,
     STRATA_LAYER_WS,
-    STRATA_LAYER_TLS
+    STRATA_LAYER_TLS,
+    STRATA_LAYER_H2
 } strata_layer_kind;
 
-/* A TLS configuration (protos/tls.h); declared here too so this header
- * stands without the tls layer's. */
+/* A TLS configuration (protos/tls.h) and an HTTP/2 connection
+ * (protos/h2.h); declared here too so this header stands without the
+ * layers' own. */
 typedef struct strata_tls_config strata_tls_config;
+typedef struct strata_h2 strata_h2;
 
 /* Settings of the ws layer. strata_uri_parse zeroes them; the caller sets
  * them before building (they do not fit in the URI's text). */
@@ -75,7 +107,8 @@ typedef struct strata_uri_tls {
                               a certificate and requires one (mutual TLS) */
     int insecure;          /* client: do not verify the server at all */
     const char *alpn;      /* ALPN protocols, comma list in order of
-                              preference ("h2,http/1.1"), or NULL */
+                              preference ("h2,http/1.1"), or NULL
+                              ("h2" under an h2 layer) */
     strata_tls_config *config; /* a ready config (see above), or NULL */
 } strata_uri_tls;
 
@@ -100,13 +133,14 @@ int strata_uri_parse(const char *text, strata_uri *u, char *err,
  * bottom is freed. Returns 0 and *top, or a status with a reason. A ws or
  * tls layer is a client, or a server when u->server is set; its handshake
  * runs in the first calls on *top. A tls layer uses u->tls.config, or a
- * config made from u->tls for this stack alone. */
+ * config made from u->tls for this stack alone. An h2 URI is refused
+ * (STRATA_ERR_ARG): it takes the strata_uri_h2_* calls below. */
 int strata_uri_stack(const strata_uri *u, strata_stream *bottom,
                      const strata_allocator *alloc, strata_stream **top,
                      char *err, size_t errlen);
 /* Connect the transport and build the stack (the connect may still be in
  * progress: the first calls may return NEED_WRITE). Layers with roles are
- * clients, whatever u->server says. */
+ * clients, whatever u->server says. An h2 URI is refused, as above. */
 int strata_uri_connect(const strata_uri *u, const strata_allocator *alloc,
                        strata_stream **top, char *err, size_t errlen);
 /* A listening descriptor for the URI's transport, or a negative status. */
@@ -116,13 +150,59 @@ int strata_uri_has_messages(const strata_uri *u);
 /* Whether the URI names layer `k` anywhere in its stack. */
 int strata_uri_has_layer(const strata_uri *u, strata_layer_kind k);
 
+/* ---- HTTP/2 (see "HTTP/2" above); without STRATA_WITH_H2 each call
+ * says the layer is not built ---- */
+
+/* The layers under h2 on `bottom` (owned; freed on failure), then the
+ * HTTP/2 connection over them: a client's, or a server's when u->server
+ * is set. Returns 0 and *h, the caller's to strata_h2_free (the
+ * connection owns the layers under it), or a status with a reason. When
+ * below is not NULL, *below is the top of the layers under h2 (tls, or
+ * the transport itself), borrowed: valid while the connection lives, for
+ * what those layers know (strata_tls_alpn, strata_tls_reason, the
+ * socket's errno). A tls layer's handshake runs in the connection's
+ * first drives; the caller checks strata_tls_alpn(*below) afterwards if
+ * it must know that "h2" was agreed: TLS itself refuses a peer whose
+ * ALPN has no protocol in common with ours, not one that uses none. */
+int strata_uri_h2_stack(const strata_uri *u, strata_stream *bottom,
+                        const strata_allocator *alloc, strata_h2 **h,
+                        strata_stream **below, char *err, size_t errlen);
+/* Connect the transport, then strata_uri_h2_stack as a client (whatever
+ * u->server says). */
+int strata_uri_h2_connect(const strata_uri *u, const strata_allocator *alloc,
+                          strata_h2 **h, strata_stream **below, char *err,
+                          size_t errlen);
+/* Client: open on h the stream the layers above h2 name, without
+ * blocking. *top must be NULL at the first call.
+ *  - "h2://HOST:PORT/PATH": a POST request to PATH ("/" when empty) with
+ *    :authority HOST:PORT and :scheme https over tls, else http. 0 at
+ *    once (NEED_READ only while the server's stream limit is reached) and
+ *    *top, the h2 stream: what is sent on it is the request body
+ *    (strata_shutdown ends it), what is received the response body
+ *    (strata_h2_status and strata_h2_head tell the rest, protos/h2.h).
+ *  - "ws+h2://HOST:PORT/PATH": an extended CONNECT (RFC 8441) to PATH
+ *    with u->ws's settings, then the WebSocket over its stream. NEED_*
+ *    while the server's SETTINGS or its answer are awaited: drive the
+ *    connection (or wait on strata_h2_fd for strata_h2_wants) and call
+ *    again with *top as it was left (the stream being opened, or NULL).
+ *    STRATA_ERR_UNSUPPORTED when the server does not allow extended
+ *    CONNECT, STRATA_ERR_PROTO when it refused (its :status in the
+ *    reason). The WebSocket owns its stream.
+ * On 0, *top is the caller's (strata_free). On an error *top was freed
+ * and is NULL; the connection stays the caller's either way. To give up
+ * while NEED_* is returned, strata_free(*top) (it may be NULL). */
+int strata_uri_h2_open(const strata_uri *u, strata_h2 *h,
+                       const strata_allocator *alloc, strata_stream **top,
+                       char *err, size_t errlen);
+
 /* Make a TLS configuration from u->tls, a server's when u->server is set,
  * else a client's; memory from alloc (kept by the config: it must outlive
  * it). Returns 0 and *config, which the caller owns and frees with
  * strata_tls_config_free (stacks built with it keep their own reference),
  * or a status with a reason: a server without tls.cert and tls.key, a key
  * without its certificate, insecure on a server, a file that cannot be
- * loaded, a bad ALPN list, or a build without the tls layer. */
+ * loaded, a bad ALPN list, or a build without the tls layer. Under an h2
+ * layer the ALPN list is "h2" unless u->tls.alpn says otherwise. */
 int strata_uri_tls_config(const strata_uri *u, const strata_allocator *alloc,
                           strata_tls_config **config, char *err,
                           size_t errlen);

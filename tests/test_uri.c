@@ -22,6 +22,12 @@
 #ifdef STRATA_WITH_WS
 #include <strata/ws.h>
 #endif
+#ifdef STRATA_WITH_H2
+#include <strata/h2.h>
+#endif
+#if defined(STRATA_WITH_H2) && defined(STRATA_WITH_WS)
+#include <strata/ws_h2.h>
+#endif
 #ifdef STRATA_WITH_TLS
 #include <strata/tls.h>
 
@@ -35,27 +41,60 @@
 #define WS STRATA_LAYER_WS
 #define TLS STRATA_LAYER_TLS
 
-#if defined(STRATA_WITH_WS) && defined(STRATA_WITH_TLS)
-#define KNOWN "(known: tcp, lines, len, ws, tls, wss)"
-#elif defined(STRATA_WITH_WS)
-#define KNOWN "(known: tcp, lines, len, ws)"
-#elif defined(STRATA_WITH_TLS)
-#define KNOWN "(known: tcp, lines, len, tls)"
+#ifdef STRATA_WITH_WS
+#define WS_NAME ", ws"
 #else
-#define KNOWN "(known: tcp, lines, len)"
+#define WS_NAME ""
 #endif
+#ifdef STRATA_WITH_TLS
+#define TLS_NAME ", tls"
+#else
+#define TLS_NAME ""
+#endif
+#if defined(STRATA_WITH_WS) && defined(STRATA_WITH_TLS)
+#define WSS_NAME ", wss"
+#else
+#define WSS_NAME ""
+#endif
+#ifdef STRATA_WITH_H2
+#define H2_NAME ", h2"
+#define H2 STRATA_LAYER_H2
+#else
+#define H2_NAME ""
+#endif
+#define KNOWN "(known: tcp, lines, len" WS_NAME TLS_NAME WSS_NAME H2_NAME ")"
 
 /* What is said of ws's place depends on whether tls may go around it. */
 #ifdef STRATA_WITH_TLS
 #define WS_TOP "'ws' must be the top (first) layer or sit under 'tls': no " \
                "other layer goes above WebSocket messages, found '"
+#ifdef STRATA_WITH_H2
+#define WS_BELOW "'ws' goes right on the transport (tcp or unix) or on " \
+                 "'tls' or 'h2', found '"
+#else
 #define WS_BELOW "'ws' goes right on the transport (tcp or unix) or on " \
                  "'tls', found '"
+#endif
 #else
 #define WS_TOP "'ws' must be the top (first) layer: no layer goes above " \
                "WebSocket messages yet, found '"
+#ifdef STRATA_WITH_H2
+#define WS_BELOW "'ws' goes right on the transport (tcp or unix) or on " \
+                 "'h2', found '"
+#else
 #define WS_BELOW "'ws' goes right on the transport (tcp or unix), found '"
 #endif
+#endif
+#ifndef STRATA_WITH_H2
+#define NOT_BUILT_H2_TLS "h2"
+#else
+#define NOT_BUILT_H2_TLS "tls"
+#endif
+/* Only ws goes on h2 so far; h2 goes on what carries one connection. */
+#define ON_H2 "only 'ws' may sit on 'h2' (WebSocket over HTTP/2); '"
+#define ON_H2_END "' on 'h2' (through a CONNECT tunnel) is not supported yet"
+#define H2_BELOW "'h2' goes right on the transport (tcp or unix) or on " \
+                 "'tls', found '"
 #define TLS_BELOW "'tls' goes right on the transport (tcp or unix) or on " \
                   "'ws': its records are binary, found '"
 
@@ -107,6 +146,23 @@ static const accepted good[] = {
     { "lines+tls+ws://h:80", 4, { LINES, TLS, WS, TCP }, "h", "80", "" },
     { "len+tls+ws+unix:///u", 4, { LEN, TLS, WS, UNIX }, "/u", "", "" },
 #endif
+#ifdef STRATA_WITH_H2
+    { "h2://h:80/echo", 2, { H2, TCP }, "h", "80", "/echo" },
+    { "h2+tcp://[::1]:80", 2, { H2, TCP }, "::1", "80", "" },
+    { "h2+unix:///tmp/h.sock", 2, { H2, UNIX }, "/tmp/h.sock", "", "" },
+#endif
+#if defined(STRATA_WITH_H2) && defined(STRATA_WITH_TLS)
+    { "h2+tls://h:443/", 3, { H2, TLS, TCP }, "h", "443", "/" },
+#endif
+#if defined(STRATA_WITH_H2) && defined(STRATA_WITH_WS)
+    { "ws+h2://h:80/chat", 3, { WS, H2, TCP }, "h", "80", "/chat" },
+    { "ws+h2+unix:///w", 3, { WS, H2, UNIX }, "/w", "", "" },
+#endif
+#if defined(STRATA_WITH_H2) && defined(STRATA_WITH_WS) && \
+    defined(STRATA_WITH_TLS)
+    { "ws+h2+tls://h:443/c", 4, { WS, H2, TLS, TCP }, "h", "443", "/c" },
+    { "h2+tls+ws://h:80/t", 4, { H2, TLS, WS, TCP }, "h", "80", "/t" },
+#endif
 };
 
 static void test_accepted_forms(void **state)
@@ -149,7 +205,43 @@ static const refused bad[] = {
     { "lines+://h:80", "empty layer name" },
     { "+tcp://h:80", "empty layer name" },
     { "lines++tcp://h:80", "empty layer name" },
-    { "h2+tls://h:80", "layer 'h2' is not built in this version" },
+#ifdef STRATA_WITH_H2
+    { "grpc+h2://h:80", "layer 'grpc' is not built in this version" },
+    { "H2://h:80", "unknown layer 'H2' " KNOWN },
+    { "lines+h2://h:1", ON_H2 "lines" ON_H2_END },
+    { "len+h2+unix:///p", ON_H2 "len" ON_H2_END },
+    { "h2+lines://h:1", H2_BELOW "lines' below it" },
+    { "h2+len+unix:///p", H2_BELOW "len' below it" },
+    { "h2+h2://h:1", "layer 'h2' given twice" },
+    { "tcp+h2://h:1",
+      "'tcp' must be the bottom (last) layer, found 'h2' below it" },
+    { "h2://h/x", "missing port (expected HOST:PORT)" },
+    { "h2+unix://", "missing socket path (unix:///PATH)" },
+#else
+    { "h2://h:80", "layer 'h2' is not built in this version" },
+    { "lines+h2://h:80", "layer 'h2' is not built in this version" },
+#endif
+#if defined(STRATA_WITH_H2) && defined(STRATA_WITH_TLS)
+    { "tls+h2://h:1", ON_H2 "tls" ON_H2_END },
+    { "lines+h2+tls://h:1", ON_H2 "lines" ON_H2_END },
+    { "h2+tls+lines://h:1", TLS_BELOW "lines' below it" },
+#else
+    { "h2+tls://h:80", "layer '" NOT_BUILT_H2_TLS "' is not built in this "
+      "version" },
+#endif
+#if defined(STRATA_WITH_H2) && defined(STRATA_WITH_WS)
+    { "h2+ws://h:1", H2_BELOW "ws' below it" },
+    { "lines+ws+h2://h:1", WS_TOP "lines' above it" },
+    { "ws+h2+ws://h:1", "layer 'ws' given twice" },
+#endif
+#if defined(STRATA_WITH_H2) && defined(STRATA_WITH_WS) && \
+    defined(STRATA_WITH_TLS)
+    { "tls+ws+h2://h:1", "'ws' on 'h2' must be the top (first) layer: 'tls' "
+      "over it (through HTTP/2) is not supported yet" },
+    { "lines+tls+ws+h2://h:1", "'ws' on 'h2' must be the top (first) "
+      "layer: 'tls' over it (through HTTP/2) is not supported yet" },
+    { "wss+h2://h:1", ON_H2 "tls" ON_H2_END },
+#endif
     { "grpc+h2+tls://h:80", "layer 'grpc' is not built in this version" },
 #ifdef STRATA_WITH_TLS
     { "TLS://h:80", "unknown layer 'TLS' " KNOWN },
@@ -309,6 +401,13 @@ static void test_has_messages(void **state)
         /* TLS inside a WebSocket is a byte stream */
         { "wss://h:1", 1 }, { "tls+ws://h:1", 0 }, { "lines+tls+ws://h:1", 1 },
 #endif
+#ifdef STRATA_WITH_H2
+        /* a request's body is a byte stream */
+        { "h2://h:1/", 0 }, { "h2+unix:///p", 0 },
+#endif
+#if defined(STRATA_WITH_H2) && defined(STRATA_WITH_WS)
+        { "ws+h2://h:1/", 1 },
+#endif
     };
     size_t i;
 
@@ -447,6 +546,13 @@ static void test_has_layer(void **state)
     assert_int_equal(strata_uri_has_layer(&u, TCP), 1);
     assert_int_equal(strata_uri_has_layer(&u, LINES), 0);
 #endif
+#ifdef STRATA_WITH_H2
+    assert_int_equal(strata_uri_parse("h2://h:1", &u, NULL, 0), 0);
+    assert_int_equal(strata_uri_has_layer(&u, H2), 1);
+    assert_int_equal(strata_uri_has_layer(&u, TLS), 0);
+    assert_int_equal(strata_uri_parse("lines://h:1", &u, NULL, 0), 0);
+    assert_int_equal(strata_uri_has_layer(&u, H2), 0);
+#endif
 }
 
 /* An allocator that refuses after `left` allocations. */
@@ -579,11 +685,15 @@ static void test_connect_listen_errors(void **state)
     close(lfd);
 }
 
-#if defined(STRATA_WITH_WS) || defined(STRATA_WITH_TLS)
+#if defined(STRATA_WITH_WS) || defined(STRATA_WITH_TLS) || \
+    defined(STRATA_WITH_H2)
 static int is_need(int r)
 {
     return r == STRATA_NEED_READ || r == STRATA_NEED_WRITE;
 }
+#endif
+
+#if defined(STRATA_WITH_WS) || defined(STRATA_WITH_TLS)
 
 /* One step of every handshake in a stack, the lowest layer's first (ws
  * under tls, or tls under ws): 0 once all are done. */
@@ -1177,6 +1287,421 @@ static void test_tls_stack_out_of_memory(void **state)
 }
 #endif
 
+#ifdef STRATA_WITH_H2
+/* Drive both connections once each; with neither moving, pause a
+ * millisecond (over TCP the peer's bytes may be in flight). */
+static void h2_step(strata_h2 *a, strata_h2 *b)
+{
+    int ra = strata_h2_drive(a), rb = strata_h2_drive(b);
+
+    if (ra != 0 && rb != 0)
+        poll(NULL, 0, 1);
+}
+
+/* Retry `call` while it returns a NEED code, stepping both connections
+ * between tries, for at most 5 s. */
+#define H2_RETRY(a, b, r, call)                                        \
+    do {                                                               \
+        uint64_t until_ = strata_now_ms() + 5000;                      \
+        while (is_need((r) = (call)) && strata_now_ms() < until_)      \
+            h2_step((a), (b));                                         \
+    } while (0)
+
+/* Both ends of one h2 URI over a pipe pair: the client's connection and
+ * the server's. Of u->tls, the client takes ca and alpn, the server cert,
+ * key and server_alpn (NULL: the default). */
+static int h2_pair_alpn(strata_uri *u, const char *server_alpn,
+                        strata_h2 **client, strata_h2 **server,
+                        strata_stream **cbelow, strata_stream **sbelow)
+{
+    strata_uri_tls t = u->tls;
+    char err[512];
+    strata_stream *a, *b;
+
+    assert_int_equal(strata_pipe_pair(&a, &b, NULL, NULL), 0);
+    u->server = 0;
+    u->tls.cert = u->tls.key = NULL;
+    if (strata_uri_h2_stack(u, a, NULL, client, cbelow, err, sizeof err) !=
+        0)
+        fail_msg("client: %s", err);
+    u->server = 1;
+    u->tls = t;
+    u->tls.ca = NULL; /* else the server would ask for client certificates */
+    u->tls.alpn = server_alpn;
+    if (strata_uri_h2_stack(u, b, NULL, server, sbelow, err, sizeof err) !=
+        0)
+        fail_msg("server: %s", err);
+    u->server = 0;
+    u->tls = t;
+    return 0;
+}
+
+static void h2_pair(strata_uri *u, strata_h2 **client, strata_h2 **server,
+                    strata_stream **cbelow, strata_stream **sbelow)
+{
+    h2_pair_alpn(u, NULL, client, server, cbelow, sbelow);
+}
+
+/* The server's side of one request: the head it saw, the body, an answer
+ * with `back` as its body. */
+static void h2_serve_one(strata_h2 *hc, strata_h2 *hs, const char *path,
+                         const char *authority, const char *scheme,
+                         const char *body, const char *back)
+{
+    strata_stream *srv = NULL;
+    char buf[64];
+    ssize_t n;
+    int r;
+
+    for (r = 0; srv == NULL && r < 5000; r++) {
+        h2_step(hc, hs);
+        srv = strata_h2_accept(hs);
+    }
+    assert_non_null(srv);
+    assert_string_equal(strata_h2_get(srv, ":method"), "POST");
+    assert_string_equal(strata_h2_get(srv, ":path"), path);
+    assert_string_equal(strata_h2_get(srv, ":authority"), authority);
+    assert_string_equal(strata_h2_get(srv, ":scheme"), scheme);
+    H2_RETRY(hc, hs, n, strata_read(srv, buf, sizeof buf));
+    assert_int_equal(n, (ssize_t)strlen(body));
+    assert_memory_equal(buf, body, (size_t)n);
+    H2_RETRY(hc, hs, n, strata_read(srv, buf, sizeof buf));
+    assert_int_equal(n, STRATA_EOF);
+    assert_int_equal(strata_h2_respond(srv, 200, NULL, 0, 0), 0);
+    H2_RETRY(hc, hs, n, strata_send(srv, back, strlen(back), 0));
+    assert_int_equal(n, (ssize_t)strlen(back));
+    H2_RETRY(hc, hs, r, strata_shutdown(srv));
+    assert_int_equal(r, 0);
+    strata_free(srv);
+}
+
+/* The client's side: open the URI's request, send body, get back. */
+static void h2_request(strata_uri *u, strata_h2 *hc, strata_h2 *hs,
+                       const char *path, const char *authority,
+                       const char *scheme, const char *body,
+                       const char *back)
+{
+    strata_stream *req = NULL;
+    char err[512], buf[64];
+    ssize_t n;
+    int r;
+
+    r = strata_uri_h2_open(u, hc, NULL, &req, err, sizeof err);
+    if (r != 0)
+        fail_msg("open: %s", err);
+    assert_string_equal(strata_name(req), "h2");
+    assert_ptr_equal(strata_h2_of(req), hc);
+    H2_RETRY(hc, hs, n, strata_send(req, body, strlen(body), 0));
+    assert_int_equal(n, (ssize_t)strlen(body));
+    H2_RETRY(hc, hs, r, strata_shutdown(req));
+    assert_int_equal(r, 0);
+    h2_serve_one(hc, hs, path, authority, scheme, body, back);
+    H2_RETRY(hc, hs, n, strata_read(req, buf, sizeof buf));
+    assert_int_equal(n, (ssize_t)strlen(back));
+    assert_memory_equal(buf, back, (size_t)n);
+    assert_int_equal(strata_h2_status(req), 200);
+    H2_RETRY(hc, hs, n, strata_read(req, buf, sizeof buf));
+    assert_int_equal(n, STRATA_EOF);
+    strata_free(req);
+}
+
+/* h2:// is a POST to the URI's path, :authority from its host and port. */
+static void test_h2_request(void **state)
+{
+    static const struct {
+        const char *text, *path, *authority;
+    } cases[] = {
+        { "h2://example.org:8080/echo?x=1", "/echo?x=1", "example.org:8080" },
+        { "h2://[::1]:9", "/", "[::1]:9" },
+        { "h2+unix:///tmp/h2.sock", "/", "localhost" },
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        strata_stream *below;
+        strata_h2 *hc, *hs;
+        strata_uri u;
+
+        assert_int_equal(strata_uri_parse(cases[i].text, &u, NULL, 0), 0);
+        h2_pair(&u, &hc, &hs, &below, NULL);
+        assert_string_equal(strata_name(below), "pipe");
+        h2_request(&u, hc, hs, cases[i].path, cases[i].authority, "http",
+                   "hello", "back");
+        /* a second stream on the same connection */
+        h2_request(&u, hc, hs, cases[i].path, cases[i].authority, "http",
+                   "again", "more");
+        strata_h2_free(hc);
+        strata_h2_free(hs);
+    }
+}
+
+/* An h2 URI is not one stream: the one-stream calls refuse it and say
+ * what to use; the h2 calls refuse other URIs. Bottoms are freed. */
+static void test_h2_refusals(void **state)
+{
+    char err[256];
+    strata_stream *a, *b, *top = (strata_stream *)&top;
+    strata_h2 *h = (strata_h2 *)&h;
+    strata_uri u;
+
+    (void)state;
+    assert_int_equal(strata_uri_parse("h2://127.0.0.1:1/", &u, NULL, 0), 0);
+    assert_int_equal(strata_pipe_pair(&a, &b, NULL, NULL), 0);
+    assert_int_equal(strata_uri_stack(&u, a, NULL, &top, err, sizeof err),
+                     STRATA_ERR_ARG);
+    assert_null(top);
+    assert_string_equal(err, "an h2 URI is a connection with streams: build "
+                        "it with strata_uri_h2_connect or "
+                        "strata_uri_h2_stack, then strata_uri_h2_open");
+    assert_int_equal(strata_uri_connect(&u, NULL, &top, err, sizeof err),
+                     STRATA_ERR_ARG);
+    assert_non_null(strstr(err, "strata_uri_h2_connect"));
+    strata_free(b);
+
+    assert_int_equal(strata_uri_parse("lines://h:1", &u, NULL, 0), 0);
+    assert_int_equal(strata_pipe_pair(&a, &b, NULL, NULL), 0);
+    assert_int_equal(strata_uri_h2_stack(&u, a, NULL, &h, NULL, err,
+                                         sizeof err), STRATA_ERR_ARG);
+    assert_null(h);
+    assert_string_equal(err, "invalid arguments to strata_uri_h2_stack");
+    strata_free(b);
+    assert_int_equal(strata_uri_h2_connect(&u, NULL, &h, NULL, err,
+                                           sizeof err), STRATA_ERR_ARG);
+    assert_string_equal(err, "invalid arguments to strata_uri_h2_connect");
+    assert_int_equal(strata_uri_h2_open(&u, NULL, NULL, &top, err,
+                                        sizeof err), STRATA_ERR_ARG);
+    assert_int_equal(strata_uri_parse("h2://h:1", &u, NULL, 0), 0);
+    top = NULL;
+    assert_int_equal(strata_uri_h2_open(&u, NULL, NULL, &top, err,
+                                        sizeof err), STRATA_ERR_ARG);
+    assert_string_equal(err, "invalid arguments to strata_uri_h2_open");
+    assert_int_equal(strata_uri_h2_stack(&u, NULL, NULL, &h, NULL, err,
+                                         sizeof err), STRATA_ERR_ARG);
+}
+
+/* Building an h2 connection under a failing allocator: STRATA_ERR_NOMEM,
+ * the layer named, nothing leaked (ASan / valgrind). */
+static void test_h2_stack_out_of_memory(void **state)
+{
+    int left, fails = 0;
+    strata_allocator a = { stingy_alloc, stingy_realloc, stingy_free, &left };
+    char err[256];
+    strata_stream *pa, *pb;
+    strata_h2 *h;
+    strata_uri u;
+
+    (void)state;
+    assert_int_equal(strata_uri_parse("h2://h:1/x", &u, NULL, 0), 0);
+    for (left = 0;; left = fails) {
+        int r;
+        assert_int_equal(strata_pipe_pair(&pa, &pb, NULL, NULL), 0);
+        r = strata_uri_h2_stack(&u, pa, &a, &h, NULL, err, sizeof err);
+        strata_free(pb);
+        if (r == 0)
+            break;
+        assert_int_equal(r, STRATA_ERR_NOMEM);
+        assert_null(h);
+        assert_string_equal(err, "out of memory building layer 'h2'");
+        fails++;
+    }
+    assert_true(fails >= 1);
+    strata_h2_free(h);
+}
+
+#ifdef STRATA_WITH_WS
+/* ws+h2://: the extended CONNECT carries the URI's path, authority and
+ * ws settings; what opens is a WebSocket over the stream, and a server
+ * taking it with strata_ws_h2_accept talks to it. */
+static void test_ws_h2_open(void **state)
+{
+    static const char *const protocols[] = { "chat.v2", NULL };
+    strata_ws_opts so;
+    strata_stream *top = NULL, *srv = NULL, *sws = NULL;
+    strata_h2 *hc, *hs;
+    char err[512];
+    strata_uri u;
+    int r, i;
+
+    (void)state;
+    memset(&so, 0, sizeof so);
+    so.protocols = protocols;
+    so.deflate.enable = 1;
+    assert_int_equal(strata_uri_parse("ws+h2://h:1/chat", &u, NULL, 0), 0);
+    u.ws.deflate = 1;
+    u.ws.protocol = "chat.v2";
+    h2_pair(&u, &hc, &hs, NULL, NULL);
+    for (i = 0; i < 1000; i++) {
+        r = strata_uri_h2_open(&u, hc, NULL, &top, err, sizeof err);
+        if (!is_need(r))
+            break;
+        h2_step(hc, hs);
+        if (srv == NULL && (srv = strata_h2_accept(hs)) != NULL) {
+            assert_string_equal(strata_h2_get(srv, ":protocol"),
+                                "websocket");
+            assert_string_equal(strata_h2_get(srv, ":path"), "/chat");
+            assert_string_equal(strata_h2_get(srv, ":authority"), "h:1");
+            assert_string_equal(strata_h2_get(srv, ":scheme"), "http");
+        }
+        if (srv != NULL && sws == NULL) {
+            int ra = strata_ws_h2_accept(srv, &so, NULL, &sws);
+            if (ra != 0 && !is_need(ra))
+                fail_msg("accept: %s", strata_strerror(ra));
+        }
+    }
+    if (r != 0)
+        fail_msg("open: %s", err);
+    assert_non_null(sws);
+    assert_string_equal(strata_name(top), "ws");
+    assert_int_equal(strata_ws_deflate(top), 1);
+    assert_string_equal(strata_ws_protocol(top), "chat.v2");
+    ws_exchange(top, sws);
+    strata_free(top);
+    strata_free(sws);
+    strata_h2_free(hc);
+    strata_h2_free(hs);
+}
+
+/* The server's refusals reach the caller with their reasons: no extended
+ * CONNECT allowed, and an answer other than 200. */
+static void test_ws_h2_refused(void **state)
+{
+    strata_h2_opts so;
+    strata_stream *a, *b, *top = NULL, *srv;
+    strata_h2 *hc, *hs;
+    char err[512];
+    strata_uri u;
+    int r, i;
+
+    (void)state;
+    assert_int_equal(strata_uri_parse("ws+h2://h:1/", &u, NULL, 0), 0);
+    assert_int_equal(strata_pipe_pair(&a, &b, NULL, NULL), 0);
+    assert_int_equal(strata_uri_h2_stack(&u, a, NULL, &hc, NULL, err,
+                                         sizeof err), 0);
+    memset(&so, 0, sizeof so);
+    so.role = STRATA_H2_SERVER;
+    so.no_connect_protocol = 1;
+    hs = strata_h2_new(b, &so, NULL);
+    assert_non_null(hs);
+    for (i = 0; i < 100 && is_need(r = strata_uri_h2_open(
+                                      &u, hc, NULL, &top, err, sizeof err));
+         i++)
+        h2_step(hc, hs);
+    assert_int_equal(r, STRATA_ERR_UNSUPPORTED);
+    assert_null(top);
+    assert_string_equal(err, "the server does not allow WebSocket over "
+                        "HTTP/2 (no SETTINGS_ENABLE_CONNECT_PROTOCOL, RFC "
+                        "8441)");
+    strata_h2_free(hc);
+    strata_h2_free(hs);
+
+    h2_pair(&u, &hc, &hs, NULL, NULL);
+    for (i = 0; i < 1000; i++) {
+        r = strata_uri_h2_open(&u, hc, NULL, &top, err, sizeof err);
+        if (!is_need(r))
+            break;
+        h2_step(hc, hs);
+        if ((srv = strata_h2_accept(hs)) != NULL) {
+            assert_int_equal(strata_h2_respond(srv, 404, NULL, 0,
+                                               STRATA_H2_END_STREAM), 0);
+            strata_free(srv);
+        }
+    }
+    assert_int_equal(r, STRATA_ERR_PROTO);
+    assert_null(top);
+    assert_string_equal(err, "the server refused the WebSocket over HTTP/2: "
+                        "HTTP status 404");
+    strata_h2_free(hc);
+    strata_h2_free(hs);
+}
+#endif
+
+#ifdef STRATA_WITH_TLS
+/* h2+tls: ALPN "h2" is offered and required without being asked for, the
+ * scheme is https; a server that insists on another protocol is refused
+ * by the handshake (no_application_protocol). Over a pipe pair. */
+static void test_h2_tls(void **state)
+{
+    strata_stream *cb, *sb;
+    strata_h2 *hc, *hs;
+    strata_uri u;
+    int r, i;
+
+    (void)state;
+    if (strata_test_certs() == NULL)
+        skip();
+    assert_int_equal(strata_uri_parse("h2+tls://localhost:8443/up", &u, NULL,
+                                      0), 0);
+    u.tls.ca = cert(0, "ca.pem");
+    u.tls.cert = cert(1, "server.pem");
+    u.tls.key = cert(2, "server.key");
+    h2_pair(&u, &hc, &hs, &cb, &sb);
+    assert_string_equal(strata_name(cb), "tls");
+    h2_request(&u, hc, hs, "/up", "localhost:8443", "https", "hello",
+               "back");
+    assert_string_equal(strata_tls_alpn(cb), "h2");
+    assert_string_equal(strata_tls_alpn(sb), "h2");
+    strata_h2_free(hc);
+    strata_h2_free(hs);
+
+    /* The server accepts only http/1.1: no protocol in common. */
+    h2_pair_alpn(&u, "http/1.1", &hc, &hs, &cb, &sb);
+    for (r = 0, i = 0; i < 1000 && (r == 0 || is_need(r)); i++) {
+        r = strata_h2_drive(hc);
+        (void)strata_h2_drive(hs);
+    }
+    assert_int_equal(r, STRATA_ERR_TLS);
+    assert_int_equal(strata_tls_alert_received(cb), 120);
+    assert_int_equal(strata_tls_alert_sent(sb), 120);
+    strata_h2_free(hc);
+    strata_h2_free(hs);
+}
+
+/* strata_uri_h2_connect over loopback TCP with TLS: a request and its
+ * answer, the server's certificate checked against 127.0.0.1. */
+static void test_h2_tls_connect(void **state)
+{
+    char text[64], err[512];
+    strata_stream *sock, *cb;
+    strata_h2 *hc, *hs;
+    struct pollfd p;
+    strata_uri u;
+    int lfd;
+
+    (void)state;
+    if (strata_test_certs() == NULL)
+        skip();
+    assert_int_equal(strata_uri_parse("h2+tls://127.0.0.1:0", &u, NULL, 0),
+                     0);
+    lfd = strata_uri_listen(&u, err, sizeof err);
+    assert_true(lfd >= 0);
+    snprintf(text, sizeof text, "h2+tls://127.0.0.1:%d/x",
+             strata_local_port(lfd));
+    assert_int_equal(strata_uri_parse(text, &u, NULL, 0), 0);
+    u.tls.ca = cert(0, "ca.pem");
+    if (strata_uri_h2_connect(&u, NULL, &hc, &cb, err, sizeof err) != 0)
+        fail_msg("connect: %s", err);
+    p.fd = lfd;
+    p.events = POLLIN;
+    assert_int_equal(poll(&p, 1, 5000), 1);
+    assert_int_equal(strata_accept(lfd, NULL, &sock), 0);
+    u.server = 1;
+    u.tls.ca = NULL;
+    u.tls.cert = cert(1, "server.pem");
+    u.tls.key = cert(2, "server.key");
+    if (strata_uri_h2_stack(&u, sock, NULL, &hs, NULL, err, sizeof err) != 0)
+        fail_msg("server: %s", err);
+    u.server = 0;
+    snprintf(text, sizeof text, "127.0.0.1:%d", strata_local_port(lfd));
+    h2_request(&u, hc, hs, "/x", text, "https", "ping", "pong");
+    assert_true(strata_tls_peer_verified(cb));
+    strata_h2_free(hc);
+    strata_h2_free(hs);
+    close(lfd);
+}
+#endif
+#endif
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1205,6 +1730,19 @@ int main(void)
         cmocka_unit_test(test_tls_connect_listen),
         cmocka_unit_test(test_tls_name_checked),
         cmocka_unit_test(test_tls_stack_out_of_memory),
+#endif
+#ifdef STRATA_WITH_H2
+        cmocka_unit_test(test_h2_request),
+        cmocka_unit_test(test_h2_refusals),
+        cmocka_unit_test(test_h2_stack_out_of_memory),
+#ifdef STRATA_WITH_WS
+        cmocka_unit_test(test_ws_h2_open),
+        cmocka_unit_test(test_ws_h2_refused),
+#endif
+#ifdef STRATA_WITH_TLS
+        cmocka_unit_test(test_h2_tls),
+        cmocka_unit_test(test_h2_tls_connect),
+#endif
 #endif
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
