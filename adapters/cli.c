@@ -16,6 +16,20 @@
  * A TLS connection ends with close_notify both ways; a cut without it is
  * an error (exit 1), not an end.
  *
+ * HTTP/2 (h2://HOST:PORT/PATH with prior knowledge, h2+tls:// with ALPN
+ * "h2", offered and required unless --alpn says otherwise): connect POSTs
+ * stdin to PATH as the request body, streamed as the flow-control windows
+ * allow, and prints the response body; the exit is 0 for a 2xx response
+ * that ended cleanly, else 1 with the status or the error (and its
+ * HTTP/2 error code). ws+h2:// and ws+h2+tls:// are WebSocket over an
+ * extended CONNECT stream (RFC 8441) and behave as ws:// and wss://.
+ * listen serves, on each connection, many streams at once, each echoed
+ * through one bounded buffer: a request's body comes back as the
+ * response's with :status 200, a CONNECT tunnel's bytes and a WebSocket's
+ * messages come back too; ws+h2:// is the same server (the ws options
+ * then apply to its WebSockets). A stream has no descriptor of its own:
+ * the connection's descriptor is watched and drives its streams.
+ *
  * One event loop drives everything. All I/O on a stack happens in that
  * stack's own callback, so the loop always sees the NEED codes it must wait
  * for; the stdin callback only fills a buffer and wakes the stack. Writes to
@@ -30,6 +44,12 @@
 #endif
 #ifdef STRATA_WITH_TLS
 #include "../protos/tls.h"
+#endif
+#ifdef STRATA_WITH_H2
+#include "../protos/h2.h"
+#endif
+#if defined(STRATA_WITH_H2) && defined(STRATA_WITH_WS)
+#include "../protos/ws_h2.h"
 #endif
 
 #include <errno.h>
@@ -52,7 +72,8 @@ enum { EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
  * before it exits (client_done). */
 #define DRAIN_MS 2000
 
-static const char usage_text[] =
+/* In parts: ISO C promises string literals of 4095 bytes only. */
+static const char *const usage_text[] = {
     "usage: strata connect URI [--binary] [--deflate] [--protocol NAME] [-v]\n"
     "       strata listen URI --echo [--once] [--deflate] [--protocol NAME]"
     " [-v]\n"
@@ -82,6 +103,22 @@ static const char usage_text[] =
     "sit on it (lines+tls://, wss:// = ws+tls); it sits on the transport or\n"
     "on ws (tls+ws://: TLS inside WebSocket messages).\n"
 #endif
+#ifdef STRATA_WITH_H2
+    "h2: HTTP/2, h2://HOST:PORT/PATH (over tcp, prior knowledge)"
+#ifdef STRATA_WITH_TLS
+    " or\n"
+    "h2+tls://HOST:PORT/PATH (ALPN h2)"
+#endif
+    "; a connection with many streams.\n"
+#ifdef STRATA_WITH_WS
+    "Only ws goes on it: ws+h2://HOST:PORT/PATH"
+#ifdef STRATA_WITH_TLS
+    ", ws+h2+tls://"
+#endif
+    " (WebSocket over\n"
+    "HTTP/2, RFC 8441); byte layers through CONNECT tunnels: not yet.\n"
+#endif
+#endif
     "IPv6 addresses go in brackets: tcp://[::1]:7000.\n"
     "Examples: tcp://127.0.0.1:7000  lines://localhost:7000\n"
     "          len+unix:///tmp/strata.sock\n"
@@ -94,7 +131,17 @@ static const char usage_text[] =
 #if defined(STRATA_WITH_TLS) && defined(STRATA_WITH_WS)
     "          wss://localhost:8443/chat\n"
 #endif
+#ifdef STRATA_WITH_H2
+    "          h2://127.0.0.1:8080/upload"
+#ifdef STRATA_WITH_TLS
+    "  h2+tls://localhost:8443/ --ca ca.pem"
+#endif
     "\n"
+#endif
+#if defined(STRATA_WITH_H2) && defined(STRATA_WITH_WS)
+    "          ws+h2://127.0.0.1:8080/chat\n"
+#endif
+    "\n",
     "connect  Send stdin into the stack and write what arrives to stdout.\n"
     "         With a message layer (lines, len) each stdin line is one\n"
     "         message, sent without its newline, and each message received\n"
@@ -109,12 +156,28 @@ static const char usage_text[] =
     "         sent; a peer's close with a code other than 1000 or 1005 is\n"
     "         printed (\"closed by peer: CODE REASON\") and exits 1.\n"
 #endif
+#ifdef STRATA_WITH_H2
+    "         h2: stdin is the body of a POST to PATH, the response body is\n"
+    "         printed; exit 0 for a 2xx response that ended cleanly, else 1\n"
+    "         with the status or the error (and its HTTP/2 error code).\n"
+    "         -v logs the response's status and headers.\n"
+#endif
     "listen   Accept connections, many at a time, until killed.\n"
     "  --echo         send everything received back (messages as messages)\n"
     "  --once         exit after the first connection closes\n"
 #ifdef STRATA_WITH_WS
     "         ws: any path is accepted; text comes back as text, binary as\n"
     "         binary; a peer's close is answered with its code and reason.\n"
+#endif
+#ifdef STRATA_WITH_H2
+    "         h2 (and ws+h2, the same server): many streams per connection,\n"
+    "         each echoed: a request's body comes back as the response body\n"
+    "         with :status 200 (a GET gets an empty 200); a CONNECT tunnel's\n"
+    "         bytes after a 200; a WebSocket (extended CONNECT, :protocol\n"
+    "         websocket) its messages; other :protocol values get 501.\n"
+#endif
+    "",
+#ifdef STRATA_WITH_WS
     "ws options (connect and listen):\n"
     "  --deflate        offer / accept permessage-deflate\n"
     "  --protocol NAME  offer / accept subprotocol NAME\n"
@@ -130,6 +193,10 @@ static const char usage_text[] =
     "  --alpn LIST      offer / accept ALPN protocols, comma-separated in\n"
     "                   order of preference (\"h2,http/1.1\"); a server\n"
     "                   refuses a client whose offer has none of them\n"
+#ifdef STRATA_WITH_H2
+    "                   (under h2 the list is \"h2\" unless given, and h2\n"
+    "                   must be agreed)\n"
+#endif
     "         connect checks the server's certificate against the URI's\n"
     "         host (sent as SNI; an IP address against the certificate's).\n"
     "         At the end of stdin close_notify is sent; the exit is 0 once\n"
@@ -144,7 +211,8 @@ static const char usage_text[] =
     "  -h, --help     show this text\n"
     "\n"
     "Exit status: 0 success, 1 connection or runtime error (a certificate\n"
-    "or key that cannot be loaded too), 2 usage error.\n";
+    "or key that cannot be loaded too), 2 usage error.\n"
+};
 
 typedef struct options {
     const char *command;
@@ -209,9 +277,25 @@ static int is_need(int r)
     return r == STRATA_NEED_READ || r == STRATA_NEED_WRITE;
 }
 
+#ifdef STRATA_WITH_WS
+/* Whether a stack's stream is an HTTP/2 stream (it has no descriptor of
+ * its own: the connection has it). */
+static int on_h2(strata_stream *s)
+{
+#ifdef STRATA_WITH_H2
+    for (; s != NULL; s = s->lower)
+        if (strata_h2_of(s) != NULL)
+            return 1;
+#else
+    (void)s;
+#endif
+    return 0;
+}
+#endif
+
 /* describe() with what a ws layer knows: the HTTP status of a refused
  * handshake (0: it never finished), or the close code it sent for a
- * violation. */
+ * violation. Over HTTP/2 the handshake's success is 200, not 101. */
 static const char *describe_ws(strata_stream *s, int status)
 {
     const char *base = describe(s, status);
@@ -220,7 +304,7 @@ static const char *describe_ws(strata_stream *s, int status)
     int http = strata_ws_status(s);
     unsigned sent = strata_ws_error_code(s);
 
-    if (http != 0 && http != 101)
+    if (http != 0 && http != (on_h2(s) ? 200 : 101))
         snprintf(text, sizeof text, "%s (WebSocket handshake: HTTP %d)", base,
                  http);
     else if (http == 0 && status != STRATA_ERR_IO)
@@ -236,6 +320,7 @@ static const char *describe_ws(strata_stream *s, int status)
 #endif
 }
 
+#ifdef STRATA_WITH_TLS
 /* The tls layer of a stack, wherever it sits (under lines, over ws...),
  * or NULL. */
 static strata_stream *tls_of(strata_stream *s)
@@ -245,6 +330,7 @@ static strata_stream *tls_of(strata_stream *s)
             return s;
     return NULL;
 }
+#endif
 
 /* What the tls layer knows of a failure, or NULL when TLS did not fail:
  * wolfSSL's reason with the alert sent or received, or a cut. */
@@ -295,6 +381,56 @@ static int log_tls_open(strata_stream *s, const char *who)
 #endif
     return 1;
 }
+
+#ifdef STRATA_WITH_H2
+/* What the descriptor must wait for, from a stack's STRATA_WANT_* bits. */
+static unsigned poll_of(unsigned wants)
+{
+    return ((wants & STRATA_WANT_READ) ? STRATA_POLL_IN : 0) |
+           ((wants & STRATA_WANT_WRITE) ? STRATA_POLL_OUT : 0);
+}
+
+/* HTTP/2 over TLS is agreed by ALPN "h2" (RFC 9113 3.2): once the
+ * handshake is done, the refusal to say when the peer agreed on another
+ * protocol or none, unless --alpn chose the list (alpn_default 0); NULL
+ * when all is well or there is no TLS. */
+static const char *h2_alpn_refusal(strata_stream *below, int alpn_default,
+                                   const char *peer)
+{
+#ifdef STRATA_WITH_TLS
+    static char text[128];
+    strata_stream *t = tls_of(below);
+    const char *alpn;
+
+    if (t == NULL || !alpn_default || strata_tls_version(t) == NULL)
+        return NULL;
+    alpn = strata_tls_alpn(t);
+    if (alpn != NULL && strcmp(alpn, "h2") == 0)
+        return NULL;
+    snprintf(text, sizeof text, "tls: the %s did not agree to HTTP/2 over "
+             "ALPN (%s)", peer, alpn != NULL ? alpn : "none");
+    return text;
+#else
+    (void)below;
+    (void)alpn_default;
+    (void)peer;
+    return NULL;
+#endif
+}
+
+/* RFC 9113 7's names of HTTP/2 error codes. */
+static const char *h2_code_name(unsigned long code)
+{
+    static const char *const names[] = {
+        "NO_ERROR", "PROTOCOL_ERROR", "INTERNAL_ERROR", "FLOW_CONTROL_ERROR",
+        "SETTINGS_TIMEOUT", "STREAM_CLOSED", "FRAME_SIZE_ERROR",
+        "REFUSED_STREAM", "CANCEL", "COMPRESSION_ERROR", "CONNECT_ERROR",
+        "ENHANCE_YOUR_CALM", "INADEQUATE_SECURITY", "HTTP_1_1_REQUIRED"
+    };
+
+    return code < sizeof names / sizeof names[0] ? names[code] : "unknown";
+}
+#endif
 
 /* ---- a growable byte buffer: data[off..len) is pending ---- */
 
@@ -359,8 +495,26 @@ typedef struct client {
     int dirty;             /* sent since the last flush */
     int stdin_eof, shut, peer_eof, connected;
     int status;
+    /* HTTP/2: s is a stream of a connection, which has the descriptor */
+    const strata_uri *u;   /* to open the stream */
+    strata_h2 *h;          /* the connection, or NULL */
+    strata_stream *below;  /* the layers under it (tls, socket): h's */
+    strata_stream *opening; /* the stream being opened (ws) */
+    strata_stream *stream; /* the h2 stream: s, or under the WebSocket */
+    strata_watch *hw;      /* the connection's descriptor */
+    int h2_request;        /* h2://: s is a POST whose response is read */
+    int alpn_default;      /* no --alpn: "h2" must have been agreed */
+    int head_logged;       /* the response head was logged (-v) */
+    int ending;            /* GOAWAY going out: the conversation is over */
     char rbuf[CHUNK];
 } client;
+
+/* What is under the top stream for descriptions (TLS, the socket): over
+ * HTTP/2 the stream's chain ends at the stream, the connection has them. */
+static strata_stream *stack_of(const client *c)
+{
+    return c->h != NULL ? c->below : c->s;
+}
 
 /* The next unit to send: its length, the bytes to drop once it went (a
  * line's newline too) and its flags. Returns 0 when none is ready. */
@@ -437,11 +591,24 @@ static void close_wait_cb(strata_loop *loop, void *ud)
 }
 
 /* With -v, what the TLS handshake agreed on, once: as soon as it is done,
- * before a close in the same callback could hide it. */
+ * before a close in the same callback could hide it. Under HTTP/2 the
+ * handshake must have agreed on "h2" (unless --alpn chose otherwise). */
 static void note_tls_open(client *c)
 {
-    if (!c->tls_open)
-        c->tls_open = log_tls_open(c->s, "");
+    if (c->tls_open)
+        return;
+    c->tls_open = log_tls_open(stack_of(c), "");
+#ifdef STRATA_WITH_H2
+    if (c->tls_open && c->h != NULL) {
+        const char *why = h2_alpn_refusal(c->below, c->alpn_default,
+                                          "server");
+        if (why != NULL) {
+            say("%s", why);
+            c->status = EXIT_RUNTIME;
+            strata_loop_stop(c->loop);
+        }
+    }
+#endif
 }
 
 /* Send what stdin gave; at its end flush and half-close (ws: close 1000). */
@@ -463,7 +630,9 @@ static int pump_out(client *c)
         if (r != 0)
             return r;
         c->shut = 1;
-        if (c->ws) {
+        if (c->h2_request) {
+            logv("end of input: request body ended (END_STREAM)");
+        } else if (c->ws) {
             logv("end of input: close (1000) sent");
             arm_close_timer(c);
         } else if (c->tls) {
@@ -486,13 +655,16 @@ static void note_connected(client *c, ssize_t r)
     }
 }
 
+static void log_h2_head(client *c);
+
 /* With -v, what the WebSocket handshake agreed on, once. */
 static void log_ws_open(client *c)
 {
 #ifdef STRATA_WITH_WS
     const char *proto;
 
-    if (!c->ws || c->ws_open || strata_ws_status(c->s) != 101)
+    if (!c->ws || c->ws_open ||
+        strata_ws_status(c->s) != (c->h != NULL ? 200 : 101))
         return;
     c->ws_open = 1;
     proto = strata_ws_protocol(c->s);
@@ -515,6 +687,7 @@ static int pump_in(client *c)
         note_connected(c, r);
         note_tls_open(c);
         log_ws_open(c);
+        log_h2_head(c);
         if (r < 0)
             return (int)r;
         c->rx_activity = 1;
@@ -535,14 +708,18 @@ static int want_stdin(const client *c)
     return memchr(c->out.data + c->out.off, '\n', pending(&c->out)) == NULL;
 }
 
+static const char *describe_h2(client *c, int r);
+
 static void client_fail(client *c, const char *what, int r)
 {
-    const char *tls = describe_tls(c->s, r);
+    const char *tls = describe_tls(stack_of(c), r);
 
     if (!c->connected && r == STRATA_ERR_IO) /* refused, unreachable */
-        say("cannot connect to %s: %s", c->uri, describe(c->s, r));
+        say("cannot connect to %s: %s", c->uri, describe(stack_of(c), r));
     else if (tls != NULL)
         say("%s", tls); /* says more than "send" or "receive" would */
+    else if (c->h != NULL)
+        say("%s: %s", what, describe_h2(c, r));
     else
         say("%s: %s", what, c->ws ? describe_ws(c->s, r) : describe(c->s, r));
     if (r == STRATA_ERR_ARG && c->binary && c->lines_top)
@@ -572,7 +749,8 @@ static int client_recv(client *c)
         c->peer_eof = 1;
         /* Stop asking for input: EOF keeps the socket readable. */
         strata_watch_set_interest(c->sw, 0);
-        logv(c->ws ? "peer's close received"
+        logv(c->h2_request ? "response complete (END_STREAM)"
+             : c->ws ? "peer's close received"
              : c->tls ? "peer's close_notify received"
                       : "peer closed its direction");
         return 0;
@@ -636,15 +814,10 @@ static void drain_cb(strata_loop *loop, strata_watch *w, unsigned events,
  * close_notify behind a WebSocket close, a WebSocket close behind TLS's.
  * Closing with them unread would reset the connection under the peer's
  * own close, which it may then report as a failure. */
-static void client_done(client *c)
+static void drain_then_stop(client *c, strata_stream *sock)
 {
-    strata_stream *sock = bottom_of(c->s);
-
-    if (!c->tls || c->status != 0) {
-        strata_loop_stop(c->loop);
-        return;
-    }
-    strata_watch_remove(c->sw);
+    if (c->sw != NULL)
+        strata_watch_remove(c->sw);
     if (c->inw != NULL)
         strata_watch_remove(c->inw);
     c->inw = NULL;
@@ -652,6 +825,21 @@ static void client_done(client *c)
     if (c->sw == NULL ||
         strata_loop_timer(c->loop, DRAIN_MS, drain_done, c) == 0)
         strata_loop_stop(c->loop);
+}
+
+static void h2_end(client *c);
+
+static void client_done(client *c)
+{
+    if (c->h != NULL) {
+        h2_end(c); /* GOAWAY first, then as below */
+        return;
+    }
+    if (!c->tls || c->status != 0) {
+        strata_loop_stop(c->loop);
+        return;
+    }
+    drain_then_stop(c, bottom_of(c->s));
 }
 
 /* ws: the peer's close arrived. Answer it if ours has not gone (the layer
@@ -674,6 +862,37 @@ static void ws_finish(client *c)
     client_done(c);
 }
 
+static void h2_finish(client *c);
+static void h2_want(client *c);
+
+/* The peer ended the conversation (its WebSocket close, or the whole
+ * response of an h2:// request): 1 when that was handled. */
+static int peer_done(client *c)
+{
+    if (!c->peer_eof)
+        return 0;
+    if (c->ws)
+        ws_finish(c);
+    else if (c->h2_request)
+        h2_finish(c);
+    else
+        return 0;
+    return 1;
+}
+
+/* Whether a send's failure ends the client (after saying why). Not when
+ * an h2:// response already came whole: a server may answer before it
+ * read the whole request and then stop it (RFC 9113 8.1). */
+static int send_failed(client *c, int r)
+{
+    if (r == 0 || is_need(r))
+        return 0;
+    if (c->h2_request && (strata_poll(c->s, STRATA_POLL_IN) & STRATA_POLL_HUP))
+        return 0;
+    client_fail(c, "send", r);
+    return 1;
+}
+
 static void client_cb(strata_loop *loop, strata_watch *w, unsigned events,
                       void *ud)
 {
@@ -683,33 +902,21 @@ static void client_cb(strata_loop *loop, strata_watch *w, unsigned events,
     (void)loop;
     (void)w;
     (void)events;
-    if (c->ws && c->peer_eof) {
-        ws_finish(c);
+    if (peer_done(c) || send_failed(c, pump_out(c)))
         return;
-    }
-    r = pump_out(c);
-    if (r != 0 && !is_need(r)) {
-        client_fail(c, "send", r);
-        return;
-    }
     r = c->peer_eof ? 0 : client_recv(c);
     if (r != 0) {
         client_fail(c, "receive", r);
         return;
     }
-    if (c->ws && c->peer_eof) {
-        ws_finish(c);
+    if (peer_done(c))
         return;
-    }
     /* A recv may finish a handshake that a send above waited for (the
      * WebSocket 101, TLS's last flight, read by pump_in): send again now,
      * or the loop would wait on that send's stale NEED code for input
      * that the peer, waiting for our data, never sends. */
-    r = pump_out(c);
-    if (r != 0 && !is_need(r)) {
-        client_fail(c, "send", r);
+    if (send_failed(c, pump_out(c)))
         return;
-    }
     if (c->tls && c->peer_eof && c->close_timer != 0) {
         strata_loop_cancel(c->loop, c->close_timer);
         c->close_timer = 0;
@@ -718,6 +925,8 @@ static void client_cb(strata_loop *loop, strata_watch *w, unsigned events,
         strata_watch_set_interest(c->inw, want_stdin(c) ? STRATA_POLL_IN : 0);
     if (c->shut && c->peer_eof && c->status == 0)
         client_done(c);
+    else
+        h2_want(c); /* our sends may have left output to the connection */
 }
 
 static void stdin_cb(strata_loop *loop, strata_watch *w, unsigned events,
@@ -757,12 +966,277 @@ static void stdin_cb(strata_loop *loop, strata_watch *w, unsigned events,
     strata_watch_wake(c->sw);
 }
 
+#ifdef STRATA_WITH_H2
+/* ---- connect over HTTP/2 ----
+ * The stream has no descriptor of its own (strata_fd is -1). A second
+ * watch, on the connection's descriptor, drives the connection, wakes the
+ * stream's watch when something came, and waits for what the connection
+ * wants; the stream's callback updates that too (h2_want), since its
+ * sends may leave output behind. Before the stream exists (a WebSocket
+ * waits for the server's SETTINGS, then for its answer) the connection's
+ * callback opens it. At the end: GOAWAY, and over TLS close_notify. */
+
+static void h2_want(client *c)
+{
+    if (c->hw != NULL)
+        strata_watch_set_interest(c->hw, poll_of(strata_h2_wants(c->h)));
+}
+
+/* The h2 stream of a stack (the top, or under the WebSocket). */
+static strata_stream *h2_stream_of(strata_stream *s)
+{
+    while (s != NULL && strata_h2_of(s) == NULL)
+        s = s->lower;
+    return s;
+}
+
+/* describe() of a failure on an HTTP/2 stream, with the HTTP/2 error
+ * code: the peer's RST_STREAM, or the GOAWAY sent or received. */
+static const char *describe_h2(client *c, int r)
+{
+    static char text[512];
+    const char *base = c->ws && c->s != NULL ? describe_ws(c->s, r)
+                                             : describe(c->below, r);
+    uint32_t conn = strata_h2_error_code(c->h);
+    long rst = c->stream != NULL ? strata_h2_reset_code(c->stream) : -1;
+
+    if (r == STRATA_ERR_CLOSED && rst >= 0)
+        snprintf(text, sizeof text, "%s (HTTP/2 RST_STREAM from the server: "
+                 "%s, 0x%lx)", base, h2_code_name((unsigned long)rst), rst);
+    else if (conn != 0)
+        snprintf(text, sizeof text, "%s (HTTP/2 connection error %s, 0x%x)",
+                 base, h2_code_name(conn), (unsigned)conn);
+    else
+        return base;
+    return text;
+}
+
+/* With -v, the response head once it came, and its trailers at the end. */
+static void log_h2_head(client *c)
+{
+    const strata_h2_header *hd;
+    size_t n, i;
+
+    if (!verbose || c->stream == NULL || c->head_logged ||
+        strata_h2_status(c->stream) == 0)
+        return;
+    c->head_logged = 1;
+    hd = strata_h2_head(c->stream, &n);
+    logv("response on stream %d:", (int)strata_h2_stream_id(c->stream));
+    for (i = 0; i < n; i++)
+        logv("  %s: %s", hd[i].name, hd[i].value);
+}
+
+static void log_h2_trailers(client *c)
+{
+    const strata_h2_header *t;
+    size_t n, i;
+
+    if (!verbose || (t = strata_h2_trailers(c->stream, &n)) == NULL)
+        return;
+    for (i = 0; i < n; i++)
+        logv("  trailer %s: %s", t[i].name, t[i].value);
+}
+
+/* h2://: the response ended. A 2xx status is success, anything else is
+ * reported (exit 1). What stdin still had is not sent: the server has
+ * answered. */
+static void h2_finish(client *c)
+{
+    int status = strata_h2_status(c->stream);
+
+    log_h2_trailers(c);
+    if (status < 200 || status > 299) {
+        say("the server answered HTTP status %d", status);
+        c->status = EXIT_RUNTIME;
+    }
+    client_done(c);
+}
+
+/* The conversation is over: GOAWAY; then over TLS close_notify and, as
+ * client_done does, read what is left until the peer closes. */
+static void h2_end(client *c)
+{
+    int r;
+
+    if (!c->ending) {
+        c->ending = 1;
+        if (c->sw != NULL)
+            strata_watch_remove(c->sw);
+        if (c->inw != NULL)
+            strata_watch_remove(c->inw);
+        c->sw = c->inw = NULL;
+        if (c->close_timer != 0)
+            strata_loop_cancel(c->loop, c->close_timer);
+        c->close_timer = 0;
+    }
+    r = strata_h2_shutdown(c->h);
+    if (is_need(r) && c->hw != NULL) {
+        h2_want(c); /* the connection's callback calls again */
+        return;
+    }
+    if (c->hw != NULL)
+        strata_watch_remove(c->hw);
+    c->hw = NULL;
+    logv("GOAWAY %s", r == 0 ? "sent" : "not sent: the connection ended");
+    if (!c->tls || c->status != 0 || r != 0) {
+        strata_loop_stop(c->loop);
+        return;
+    }
+    (void)strata_shutdown(c->below);
+    logv("close_notify sent");
+    drain_then_stop(c, bottom_of(c->below));
+}
+
+/* Open the stream the URI names. 0 once open, NEED_* to call again, or
+ * a status after saying why. */
+static int h2_open(client *c)
+{
+    char err[512];
+    int r = strata_uri_h2_open(c->u, c->h, NULL, &c->opening, err,
+                               sizeof err);
+    const char *tls;
+
+    if (is_need(r))
+        return r;
+    if (r != 0) {
+        tls = describe_tls(c->below, r);
+        if (!c->connected && r == STRATA_ERR_IO)
+            say("cannot connect to %s: %s", c->uri, describe(c->below, r));
+        else
+            say("%s", tls != NULL ? tls : err);
+        c->status = EXIT_RUNTIME;
+        strata_loop_stop(c->loop);
+        return r;
+    }
+    c->s = c->opening;
+    c->opening = NULL;
+    c->stream = h2_stream_of(c->s);
+    c->sw = strata_loop_watch(c->loop, c->s, STRATA_POLL_IN, client_cb, c);
+    if (c->sw == NULL) {
+        client_fail(c, "open", STRATA_ERR_NOMEM);
+        return STRATA_ERR_NOMEM;
+    }
+    if (c->h2_request)
+        logv("request: POST %s on stream %d", c->u->path[0] ? c->u->path
+             : "/", (int)strata_h2_stream_id(c->stream));
+    log_h2_head(c);
+    log_ws_open(c);
+    return 0;
+}
+
+static void h2_conn_cb(strata_loop *loop, strata_watch *w, unsigned events,
+                       void *ud)
+{
+    client *c = ud;
+    int r = 0, i;
+
+    (void)loop;
+    (void)events;
+    if (c->ending) {
+        h2_end(c);
+        return;
+    }
+    /* Open (again) after each drive: the drive may have brought the
+     * SETTINGS or the answer an opening WebSocket waits for. */
+    for (i = 0; i < STEPS; i++) {
+        if (c->s == NULL && (r = h2_open(c)) != 0 && !is_need(r))
+            return;
+        r = strata_h2_drive(c->h);
+        note_connected(c, r);
+        note_tls_open(c);
+        if (r != 0)
+            break;
+    }
+    while (strata_h2_ready(c->h) != NULL)
+        ; /* one stream: its watch is woken below */
+    if (c->sw != NULL)
+        strata_watch_wake(c->sw);
+    if (r == 0) {
+        strata_watch_wake(w); /* budget spent: more may be waiting */
+    } else if (!is_need(r)) {
+        /* Over or failed: the stream's own calls tell how. */
+        strata_watch_remove(w);
+        c->hw = NULL;
+        if (c->s == NULL)
+            client_fail(c, "connection", r);
+        return;
+    }
+    h2_want(c);
+}
+
+static int h2_connect(client *c, const strata_uri *u, const options *o)
+{
+    char err[512];
+
+    c->h2_request = u->layers[0] == STRATA_LAYER_H2;
+    c->alpn_default = o->alpn == NULL;
+    if (strata_uri_h2_connect(u, NULL, &c->h, &c->below, err,
+                              sizeof err) != 0) {
+        say("%s", err);
+        return EXIT_RUNTIME;
+    }
+    return 0;
+}
+
+static strata_watch *h2_watch(client *c)
+{
+    c->hw = strata_loop_watch_fd(c->loop, strata_h2_fd(c->h), STRATA_POLL_IN,
+                                 h2_conn_cb, c);
+    return c->hw;
+}
+#else
+static void h2_want(client *c)
+{
+    (void)c;
+}
+
+static const char *describe_h2(client *c, int r)
+{
+    return describe(c->s, r);
+}
+
+static void log_h2_head(client *c)
+{
+    (void)c;
+}
+
+static void h2_finish(client *c)
+{
+    client_done(c);
+}
+
+static void h2_end(client *c)
+{
+    strata_loop_stop(c->loop);
+}
+
+static int h2_connect(client *c, const strata_uri *u, const options *o)
+{
+    (void)c;
+    (void)u;
+    (void)o;
+    say("layer 'h2' is not built in this version");
+    return EXIT_RUNTIME;
+}
+
+static strata_watch *h2_watch(client *c)
+{
+    (void)c;
+    return NULL;
+}
+#endif
+
 static int run_client(client *c)
 {
-    c->sw = strata_loop_watch(c->loop, c->s, STRATA_POLL_IN, client_cb, c);
+    if (c->h != NULL)
+        h2_watch(c); /* the stream's watch comes once it is open */
+    else
+        c->sw = strata_loop_watch(c->loop, c->s, STRATA_POLL_IN, client_cb,
+                                  c);
     c->inw = strata_loop_watch_fd(c->loop, STDIN_FILENO, STRATA_POLL_IN,
                                   stdin_cb, c);
-    if (c->sw == NULL || c->inw == NULL) {
+    if ((c->sw == NULL && c->hw == NULL) || c->inw == NULL) {
         say("out of memory");
         return EXIT_RUNTIME;
     }
@@ -791,8 +1265,14 @@ static int do_connect(const strata_uri *u, const options *o)
     c->tls = strata_uri_has_layer(u, STRATA_LAYER_TLS);
     c->tls_open = !c->tls;
     c->lines_in = c->messages && !o->binary;
+    c->u = u;
     logv("connecting to %s", o->uri);
-    if (strata_uri_connect(u, NULL, &c->s, err, sizeof err) != 0) {
+    if (strata_uri_has_layer(u, STRATA_LAYER_H2)) {
+        if (h2_connect(c, u, o) != 0) {
+            free(c);
+            return EXIT_RUNTIME;
+        }
+    } else if (strata_uri_connect(u, NULL, &c->s, err, sizeof err) != 0) {
         say("%s", err);
         free(c);
         return EXIT_RUNTIME;
@@ -808,6 +1288,10 @@ static int do_connect(const strata_uri *u, const options *o)
     if (status == 0)
         logv("done");
     strata_free(c->s);
+#ifdef STRATA_WITH_H2
+    strata_free(c->opening);
+    strata_h2_free(c->h); /* goes with its last stream: now */
+#endif
     free(c->out.data);
     free(c);
     return status;
@@ -825,6 +1309,7 @@ typedef struct server {
     int once;
     unsigned long accepted;
     conn *conns;           /* live connections, freed at exit */
+    struct h2conn *h2conns; /* live HTTP/2 connections, too */
     int status;
 } server;
 
@@ -1094,12 +1579,343 @@ static void conn_cb(strata_loop *loop, strata_watch *w, unsigned events,
         conn_end(c, r);
 }
 
+#ifdef STRATA_WITH_H2
+/* ---- listen --echo over HTTP/2 ----
+ * One connection carries many streams, each echoed on its own by the
+ * machinery above (one CHUNK buffer per stream: bounded memory): a
+ * request's body comes back as the response body after :status 200 (a
+ * GET gets an empty 200); a CONNECT tunnel's bytes come back after 200;
+ * an extended CONNECT with :protocol websocket becomes a WebSocket whose
+ * messages come back (strata_ws_h2_accept refuses other protocols: 501).
+ * A stream has no descriptor: the connection's watch drives it, takes the
+ * new streams and runs those it names ready, corked, so that the answers
+ * to what one read brought share writes. A failed stream is reset and
+ * logged; a failed connection takes its streams with it. */
+
+enum { H2_REQUEST, H2_TUNNEL, H2_WEBSOCKET };
+
+typedef struct h2conn h2conn;
+
+typedef struct h2unit {
+    conn e;                /* the echo: e.s is the stream or its WebSocket */
+    h2conn *hc;
+    struct h2unit *next;
+    strata_stream *stream; /* the h2 stream (the WebSocket owns it) */
+    int kind;
+    int answered;          /* 200 sent, or the WebSocket accepted */
+    int again;             /* its budget ran out: run it again soon */
+    int closing;           /* ws: both closes went, END_STREAM awaited */
+} h2unit;
+
+struct h2conn {
+    server *srv;
+    h2conn *next;
+    strata_h2 *h;
+    strata_stream *below;  /* tls or the socket, the connection's */
+    strata_watch *w;
+    unsigned long id;
+    h2unit *units;
+    int tls_open;
+};
+
+static void h2_unit_free(h2unit *u)
+{
+    h2unit **pp = &u->hc->units;
+
+    while (*pp != u)
+        pp = &(*pp)->next;
+    *pp = u->next;
+    strata_free(u->e.s); /* resets the stream if it is still open */
+    free(u->e.msg.data);
+    free(u);
+}
+
+/* The WebSocket on an extended CONNECT stream, with the ws options: 1
+ * once accepted, NEED_*, or 0 when refused (the refusal, 400 or 501, is
+ * the answer). */
+static int h2_accept_ws(h2unit *u)
+{
+#ifdef STRATA_WITH_WS
+    const strata_uri *uri = u->hc->srv->uri;
+    const char *protocols[2] = { uri->ws.protocol, NULL };
+    strata_stream *ws;
+    strata_ws_opts o;
+    int r;
+
+    memset(&o, 0, sizeof o);
+    o.protocols = uri->ws.protocol != NULL ? protocols : NULL;
+    o.deflate.enable = uri->ws.deflate;
+    o.half_close = 1; /* the echo answers a close, after what came before */
+    r = strata_ws_h2_accept(u->stream, &o, NULL, &ws);
+    if (r == 0) {
+        u->e.s = ws;
+        u->e.ws = u->e.messages = 1;
+        return 1;
+    }
+    /* STRATA_ERR_PROTO is also a connection that failed: not a refusal */
+    if (r != STRATA_ERR_PROTO ||
+        (strata_poll(u->stream, 0) & STRATA_POLL_ERR))
+        return r;
+#else
+    if (strata_h2_respond(u->stream, 501, NULL, 0, STRATA_H2_END_STREAM) !=
+        0)
+        return STRATA_ERR_PROTO;
+#endif
+    logv("connection #%lu: stream %d: refused (:protocol %s)", u->hc->id,
+         (int)strata_h2_stream_id(u->stream),
+         strata_h2_get(u->stream, ":protocol"));
+    /* its request side we will not read: stopped without an error */
+    strata_h2_reset(u->stream, STRATA_H2_NO_ERROR);
+    return 0;
+}
+
+/* One step of a stream: 1 progress, 0 finished, or a status. */
+static int h2_unit_step(h2unit *u)
+{
+    int r;
+
+    if (!u->answered) {
+        if (u->kind == H2_WEBSOCKET)
+            r = h2_accept_ws(u);
+        else if ((r = strata_h2_respond(u->stream, 200, NULL, 0, 0)) == 0)
+            r = 1;
+        u->answered = r == 1;
+        return r;
+    }
+    if (u->closing) /* freeing it now would reset it (CANCEL) */
+        return strata_poll(u->stream, STRATA_POLL_IN) &
+                       (STRATA_POLL_HUP | STRATA_POLL_ERR)
+                   ? 0 : STRATA_NEED_READ;
+    r = echo_step(&u->e);
+    if (r == 0 && u->kind == H2_WEBSOCKET) {
+        u->closing = 1;
+        return 1;
+    }
+    return r;
+}
+
+/* A stream's turn: its steps until it waits, ends or spent its budget. */
+static void h2_unit_turn(h2unit *u)
+{
+    int r = 1, i;
+
+    u->again = 0;
+    for (i = 0; i < STEPS && r == 1; i++)
+        r = h2_unit_step(u);
+    if (r == 1)
+        u->again = 1;
+    if (r == 1 || is_need(r))
+        return;
+    if (r != 0)
+        logv("connection #%lu: stream %d: %s", u->hc->id,
+             (int)strata_h2_stream_id(u->stream),
+             u->e.ws ? describe_ws(u->e.s, r) : strata_strerror(r));
+    h2_unit_free(u);
+}
+
+static void h2_unit_start(h2conn *hc, strata_stream *s)
+{
+    const char *method = strata_h2_get(s, ":method");
+    const char *protocol = strata_h2_get(s, ":protocol"), *target;
+    h2unit *u = calloc(1, sizeof *u);
+
+    if (u == NULL) {
+        logv("connection #%lu: out of memory: stream refused", hc->id);
+        strata_h2_reset(s, STRATA_H2_REFUSED_STREAM);
+        strata_free(s);
+        return;
+    }
+    u->hc = hc;
+    u->stream = u->e.s = s;
+    u->e.srv = hc->srv;
+    u->e.id = hc->id;
+    u->kind = method == NULL || strcmp(method, "CONNECT") != 0 ? H2_REQUEST
+              : protocol != NULL                               ? H2_WEBSOCKET
+                                                               : H2_TUNNEL;
+    u->next = hc->units;
+    hc->units = u;
+    strata_h2_set_user(s, u);
+    target = strata_h2_get(s, u->kind == H2_TUNNEL ? ":authority" : ":path");
+    logv("connection #%lu: stream %d: %s %s%s%s", hc->id,
+         (int)strata_h2_stream_id(s), method != NULL ? method : "?",
+         target != NULL ? target : "?", protocol != NULL ? " :protocol " : "",
+         protocol != NULL ? protocol : "");
+    h2_unit_turn(u);
+}
+
+/* Take the new streams and run those named ready, until both lists are
+ * empty (a stream's own calls read the socket too), then the ones whose
+ * budget ran out. Returns whether some want to run again. */
+static int h2conn_tend(h2conn *hc)
+{
+    strata_stream *s;
+    h2unit *u, *next;
+    int again = 0;
+
+    for (;;) {
+        if ((s = strata_h2_accept(hc->h)) != NULL) {
+            h2_unit_start(hc, s);
+            continue;
+        }
+        if ((s = strata_h2_ready(hc->h)) == NULL)
+            break;
+        if ((u = strata_h2_user(s)) != NULL)
+            h2_unit_turn(u);
+    }
+    for (u = hc->units; u != NULL; u = next) {
+        next = u->next; /* a turn frees only its own unit */
+        if (u->again)
+            h2_unit_turn(u);
+    }
+    for (u = hc->units; u != NULL; u = u->next)
+        again |= u->again;
+    return again;
+}
+
+/* A connection and its streams (the connection goes with the last). */
+static void h2conn_free(h2conn *hc)
+{
+    h2conn **pp = &hc->srv->h2conns;
+
+    while (hc->units != NULL)
+        h2_unit_free(hc->units);
+    while (*pp != hc)
+        pp = &(*pp)->next;
+    *pp = hc->next;
+    if (hc->w != NULL)
+        strata_watch_remove(hc->w);
+    strata_h2_free(hc->h);
+    free(hc);
+}
+
+/* The connection is over (EOF: cleanly). A TLS cut with no stream open
+ * loses nothing (HTTP/2 marks each stream's end itself) and is how many
+ * clients leave (curl): not an error. */
+static void h2conn_end(h2conn *hc, int r)
+{
+    server *sv = hc->srv;
+    const char *tls = describe_tls(hc->below, r);
+
+    if (r == STRATA_ERR_TRUNCATED && strata_h2_open_streams(hc->h) == 0) {
+        logv("connection #%lu closed (without close_notify)", hc->id);
+        r = STRATA_EOF;
+    } else if (r == STRATA_EOF) {
+        logv("connection #%lu closed", hc->id);
+        (void)strata_shutdown(hc->below); /* our close_notify, over TLS */
+    } else {
+        char why[512];
+        uint32_t code = strata_h2_error_code(hc->h);
+        snprintf(why, sizeof why, "%s", tls != NULL ? tls
+                                                    : describe(hc->below, r));
+        if (code != 0)
+            snprintf(why + strlen(why), sizeof why - strlen(why),
+                     " (HTTP/2 error %s, 0x%x)", h2_code_name(code),
+                     (unsigned)code);
+        logv("connection #%lu: %s", hc->id, why);
+        if (sv->once)
+            say("connection: %s", why);
+    }
+    h2conn_free(hc);
+    if (sv->once) {
+        sv->status = r == STRATA_EOF ? 0 : EXIT_RUNTIME;
+        strata_loop_stop(sv->loop);
+    }
+}
+
+/* With -v the TLS handshake, once; then "h2" must have been agreed.
+ * 0, or the status that ends the connection. */
+static int h2conn_tls_open(h2conn *hc)
+{
+    char who[48];
+    const char *why;
+
+    snprintf(who, sizeof who, "connection #%lu: ", hc->id);
+    if (hc->tls_open || !(hc->tls_open = log_tls_open(hc->below, who)))
+        return 0;
+    why = h2_alpn_refusal(hc->below, hc->srv->uri->tls.alpn == NULL,
+                          "client");
+    if (why == NULL)
+        return 0;
+    logv("connection #%lu: %s", hc->id, why);
+    if (hc->srv->once)
+        say("connection: %s", why);
+    return STRATA_ERR_TLS;
+}
+
+static void h2conn_cb(strata_loop *loop, strata_watch *w, unsigned events,
+                      void *ud)
+{
+    h2conn *hc = ud;
+    int r, f, i, again;
+
+    (void)loop;
+    (void)events;
+    strata_h2_cork(hc->h, 1);
+    for (i = 0; i < STEPS && (r = strata_h2_drive(hc->h)) == 0; i++)
+        ;
+    if ((f = h2conn_tls_open(hc)) != 0) {
+        h2conn_end(hc, f);
+        return;
+    }
+    /* once the connection is over its streams can only fail: it says why */
+    again = r == 0 || is_need(r) ? h2conn_tend(hc) : 0;
+    f = strata_h2_cork(hc->h, 0);
+    if ((r == 0 || is_need(r)) && f < STRATA_EOF)
+        r = f;
+    if (r == 0 || again)
+        strata_watch_wake(w); /* budget spent: more may be waiting */
+    if (r == 0 || is_need(r))
+        strata_watch_set_interest(w, poll_of(strata_h2_wants(hc->h)));
+    else
+        h2conn_end(hc, r);
+}
+
+static void h2conn_start(server *sv, strata_stream *sock)
+{
+    char err[256];
+    strata_stream *below;
+    strata_h2 *h;
+    h2conn *hc;
+
+    if (strata_uri_h2_stack(sv->uri, sock, NULL, &h, &below, err,
+                            sizeof err) != 0) {
+        logv("connection refused: %s", err);
+        return;
+    }
+    hc = calloc(1, sizeof *hc);
+    if (hc != NULL)
+        hc->w = strata_loop_watch_fd(sv->loop, strata_h2_fd(h),
+                                     STRATA_POLL_IN, h2conn_cb, hc);
+    if (hc == NULL || hc->w == NULL) {
+        logv("out of memory: connection dropped");
+        strata_h2_free(h);
+        free(hc);
+        return;
+    }
+    hc->srv = sv;
+    hc->h = h;
+    hc->below = below;
+    hc->id = ++sv->accepted;
+    hc->tls_open = !strata_uri_has_layer(sv->uri, STRATA_LAYER_TLS);
+    hc->next = sv->h2conns;
+    sv->h2conns = hc;
+    logv("connection #%lu accepted", hc->id);
+}
+
+#endif
+
 static void conn_start(server *sv, strata_stream *sock)
 {
     char err[256];
     strata_stream *top;
     conn *c;
 
+#ifdef STRATA_WITH_H2
+    if (strata_uri_has_layer(sv->uri, STRATA_LAYER_H2)) {
+        h2conn_start(sv, sock);
+        return;
+    }
+#endif
     if (strata_uri_stack(sv->uri, sock, NULL, &top, err, sizeof err) != 0) {
         logv("connection refused: %s", err);
         return;
@@ -1198,6 +2014,10 @@ static int do_listen(const strata_uri *u, const options *o)
         status = run_server(&sv);
         while (sv.conns != NULL)
             conn_free(sv.conns);
+#ifdef STRATA_WITH_H2
+        while (sv.h2conns != NULL)
+            h2conn_free(sv.h2conns);
+#endif
         strata_loop_free(sv.loop);
     }
     close(sv.lfd);
@@ -1389,7 +2209,9 @@ int main(int argc, char **argv)
     memset(&o, 0, sizeof o);
     r = parse_args(argc, argv, &o);
     if (r == -1) {
-        fputs(usage_text, stdout);
+        size_t i;
+        for (i = 0; i < sizeof usage_text / sizeof usage_text[0]; i++)
+            fputs(usage_text[i], stdout);
         return 0;
     }
     if (r != 0)
