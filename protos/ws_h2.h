@@ -17,7 +17,9 @@
  *  - Server: strata_ws_h2_accept checks an accepted stream's request,
  *    asks opts.accept (if set) as the HTTP/1.1 server does, answers 200
  *    (or the refusal: 400 for a malformed request, 501 for another
- *    :protocol, the callback's status) and returns the layer.
+ *    :protocol, the callback's status) and returns the layer. Its
+ *    STRATA_ERR_PROTO means "refused, the answer went" unless the
+ *    connection itself failed (strata_poll(stream, 0) & STRATA_POLL_ERR).
  *  - Options are strata_ws_opts: host is the :authority, path the :path,
  *    protocols, origin, deflate, limits and accept as for HTTP/1.1;
  *    role and no_handshake are set here.
