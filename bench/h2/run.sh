@@ -253,7 +253,7 @@ phase_get() {
         labels+=("strata, not corked (a write per stream call)")
     fi
     local n=${#names[@]} r i k
-    declare -A RATE SCPU CCPU
+    declare -A RATE SCPU CCPU USREQ
     echo
     echo "== 1. small GETs: h2load -n $REQS -c 8 -m 16 -t 1, a 13-byte body"
     for ((i = 0; i < n; i++)); do       # warm-up, untimed
@@ -269,20 +269,25 @@ phase_get() {
             fi
             RATE[$i]+="$H_RATE "
             SCPU[$i]+="$(awk -v c="$H_SCPU" -v t="$H_SECS" 'BEGIN { printf "%.0f", (t > 0 ? 100 * c / t : 0) }') "
+            USREQ[$i]+="$(awk -v c="$H_SCPU" -v n="$REQS" 'BEGIN { printf "%.3f", 1e6 * c / n }') "
             CCPU[$i]+="$(awk -v c="$H_CPU" -v t="$H_SECS" 'BEGIN { printf "%.0f", (t > 0 ? 100 * c / t : 0) }') "
             [ $VERBOSE = 1 ] && echo "  rep $r ${names[i]}: $H_RATE req/s, server cpu $H_SCPU s, h2load cpu $H_CPU s, $H_SECS s"
         done
     done
-    echo "| server | req/s | range | server cpu | h2load cpu |"
-    echo "|---|---|---|---|---|"
-    local med=()
+    echo "| server | req/s | range | server cpu | h2load cpu | server us/req |"
+    echo "|---|---|---|---|---|---|"
+    local med=() us=()
     for ((i = 0; i < n; i++)); do
         med[i]=$(median ${RATE[$i]:-0})
-        printf '| %s | %.0f | %s | %s%% | %s%% |\n' "${labels[i]}" "${med[i]}" \
-            "$(range %.0f ${RATE[$i]:-0})" "$(median ${SCPU[$i]:-0})" "$(median ${CCPU[$i]:-0})"
+        us[i]=$(median ${USREQ[$i]:-0})
+        printf '| %s | %.0f | %s | %s%% | %s%% | %.2f |\n' "${labels[i]}" "${med[i]}" \
+            "$(range %.0f ${RATE[$i]:-0})" "$(median ${SCPU[$i]:-0})" \
+            "$(median ${CCPU[$i]:-0})" "${us[i]}"
     done
+    echo "(cpu: share of the wall time, from /proc in 10 ms ticks; us/req: the server's cpu per request)"
     GET_RATIO=$(ratio "${med[1]}" "${med[0]}")
-    echo "strata / nghttpd: $GET_RATIO (goal >= 1.2: $(verdict "$GET_RATIO" 1.2))"
+    echo "strata / nghttpd: $GET_RATIO (goal >= 1.2: $(verdict "$GET_RATIO" 1.2));" \
+         "cpu view, nghttpd us/req / strata us/req: $(ratio "${us[0]}" "${us[1]}")"
     if [ $VARIANTS = 1 ]; then
         echo "strata not corked / nghttpd: $(ratio "${med[2]}" "${med[0]}")"
     fi
