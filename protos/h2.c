@@ -23,6 +23,7 @@
 
 #define H2_IN_CHUNK (16u * 1024u)
 #define H2_OUT_WRITES 16
+#define H2_GATHER 8             /* large DATA frames per write */
 #define H2_DEFAULT_WINDOW (64u * 1024u)
 #define H2_DEFAULT_STREAMS 100u
 #define H2_DEFAULT_HEADER_LIST (64u * 1024u)
@@ -44,6 +45,14 @@ struct strata_h2 {
     size_t ends[H2_OUT_WRITES]; /* where each write ends in out */
     int n_ends;
     int partial;                /* the first message has begun going out */
+    int starved;                /* a stream call found no room: list the
+                                   senders once the buffer drains */
+    /* large DATA frames framed by this flush_session, not yet written:
+     * their headers (copied) and the caller's payloads, one write */
+    int lg_n;
+    size_t lg_bytes;
+    struct iovec lg_v[2 * H2_GATHER];
+    uint8_t lg_hdr[H2_GATHER][9];
     int corked;                 /* pushes wait for strata_h2_cork(h, 0) */
     h2_stream *accept_head, *accept_tail;  /* new, not yet accepted */
     h2_stream *ready_head, *ready_tail;    /* changed since listed */
@@ -80,6 +89,7 @@ struct h2_stream {
     const uint8_t *tx_buf;      /* the caller's bytes during strata_send */
     size_t tx_len, tx_off;
     int tx_eof;                 /* shutdown asked: END_STREAM when drained */
+    int tx_last;                /* these bytes end the body (SEND_END) */
     int tx_done;                /* END_STREAM framed (or trailers) */
     nghttp2_nv *trailer_nva;    /* trailers to send at the end */
     int trailer_n;
@@ -214,6 +224,8 @@ static void out_reset(strata_h2 *h)
     h->partial = 0;
 }
 
+static void mark_senders(strata_h2 *h);
+
 /* 0 once empty, else the lower's NEED code or its error (kept). */
 static int push_out(strata_h2 *h)
 {
@@ -237,6 +249,10 @@ static int push_out(strata_h2 *h)
         return h->failed = (int)r;
     }
     out_reset(h);
+    if (h->starved) {   /* whoever pushed, the senders hear of the room */
+        h->starved = 0;
+        mark_senders(h);
+    }
     return 0;
 }
 
@@ -247,10 +263,16 @@ static void push_soon(strata_h2 *h)
         (void)push_out(h);
 }
 
+static int flush_large(strata_h2 *h);
+
 /* Small bytes: into the buffer; -1 when there is no room even after a
  * push. */
 static int out_small(strata_h2 *h, const struct iovec *iov, int n)
 {
+    int r;
+
+    if (h->lg_n && (r = flush_large(h)) != 0)   /* keep the order */
+        return r;
     if (out_append(h, iov, n, 0, 0) == 0)
         return 0;
     if (push_out(h) < STRATA_EOF)
@@ -261,25 +283,25 @@ static int out_small(strata_h2 *h, const struct iovec *iov, int n)
 /* A large DATA frame: one gathered write of what waits, the frame header
  * and the caller's payload; what the lower does not take is copied. 0,
  * -1 (no room), or the lower's error. */
-static int out_large(strata_h2 *h, const struct iovec *frame)
+static int out_large(strata_h2 *h, const struct iovec *frame, int nv)
 {
-    struct iovec v[3];
+    struct iovec v[1 + 2 * H2_GATHER];
     size_t pend, total;
     ssize_t r;
-    int k = 0;
+    int k = 0, i;
 
     if (h->partial && push_out(h) < STRATA_EOF)
         return h->failed;
     if (h->partial)     /* the lower is full: the frame waits, copied */
-        return out_append(h, frame, 2, 0, 1);
+        return out_append(h, frame, nv, 0, 1);
     pend = out_size(h);
     if (pend) {
         v[k].iov_base = h->out + h->out_off;
         v[k++].iov_len = pend;
     }
-    v[k++] = frame[0];
-    v[k++] = frame[1];
-    total = pend + frame[0].iov_len + frame[1].iov_len;
+    for (i = 0; i < nv; i++)
+        v[k++] = frame[i];
+    total = pend + strata_iov_len(frame, nv);
     r = strata_sendv(h->lower, v, k, STRATA_MSG_END);
     if (r == (ssize_t)total) {
         out_reset(h);
@@ -293,16 +315,28 @@ static int out_large(strata_h2 *h, const struct iovec *frame)
         /* one message was begun: its rest is the buffer and the frame */
         h->out_off += (size_t)r;
         h->partial = r > 0;
-        if (out_append(h, frame, 2, 0, 0) != 0)
+        if (out_append(h, frame, nv, 0, 0) != 0)
             return -1;
         h->ends[h->n_ends - 1] = h->out_len;
         return 0;
     }
     out_reset(h);
-    if (out_append(h, frame, 2, (size_t)r - pend, 0) != 0)
+    if (out_append(h, frame, nv, (size_t)r - pend, 0) != 0)
         return -1;
     h->partial = 1;
     return 0;
+}
+
+/* The large frames gathered: one write behind what waits. */
+static int flush_large(strata_h2 *h)
+{
+    int n = h->lg_n;
+
+    if (n == 0)
+        return 0;
+    h->lg_n = 0;
+    h->lg_bytes = 0;
+    return out_large(h, h->lg_v, 2 * n);
 }
 
 /* ---- streams: lists and lifetime ------------------------------------ */
@@ -500,8 +534,22 @@ static int send_data_cb(nghttp2_session *ng, nghttp2_frame *frame,
     iov[1].iov_base = length ? (void *)(uintptr_t)(st->tx_buf + st->tx_off)
                              : NULL;
     iov[1].iov_len = length;
-    r = length > H2_COPY_MAX ? out_large(h, iov)
-                             : out_small(h, iov, length ? 2 : 1);
+    if (length > H2_COPY_MAX && !h->partial) {
+        /* gathered: written at the end of this flush_session, while the
+         * caller's buffer is still on the stack */
+        r = h->lg_n == H2_GATHER ? flush_large(h) : 0;
+        if (r == 0) {
+            int k = h->lg_n++;
+
+            memcpy(h->lg_hdr[k], framehd, 9);
+            h->lg_v[2 * k].iov_base = h->lg_hdr[k];
+            h->lg_v[2 * k].iov_len = 9;
+            h->lg_v[2 * k + 1] = iov[1];
+            h->lg_bytes += 9 + length;
+        }
+    } else
+        r = length > H2_COPY_MAX ? out_large(h, iov, 2)
+                                 : out_small(h, iov, length ? 2 : 1);
     if (r == -1)
         return NGHTTP2_ERR_WOULDBLOCK;
     if (r < 0)
@@ -514,7 +562,7 @@ static int send_data_cb(nghttp2_session *ng, nghttp2_frame *frame,
 /* Whether a whole DATA frame could still be kept if the lower is full. */
 static int frame_room(const strata_h2 *h)
 {
-    return out_size(h) + H2_DATA_MAX + 9 <= h->o.output_max
+    return out_size(h) + h->lg_bytes + H2_DATA_MAX + 9 <= h->o.output_max
         && h->n_ends < H2_OUT_WRITES;
 }
 
@@ -532,9 +580,9 @@ static ssize_t data_read_cb(nghttp2_session *ng, int32_t id, uint8_t *buf,
     *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
     if (length > H2_DATA_MAX)   /* a frame the output buffer can keep */
         length = H2_DATA_MAX;
-    if (left > 0)
+    if (left > 0 && !(st->tx_last && left <= length))
         return (ssize_t)(left < length ? left : length);
-    *flags |= NGHTTP2_DATA_FLAG_EOF;
+    *flags |= NGHTTP2_DATA_FLAG_EOF;   /* with the body's last bytes */
     st->tx_done = 1;
     if (st->trailer_nva) {
         *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
@@ -542,7 +590,7 @@ static ssize_t data_read_cb(nghttp2_session *ng, int32_t id, uint8_t *buf,
                                    (size_t)st->trailer_n) != 0)
             return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     }
-    return 0;
+    return (ssize_t)left;
 }
 
 static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame,
@@ -796,6 +844,8 @@ static int flush_session(strata_h2 *h)
     if (h->failed)      /* nothing goes out of a failed connection */
         return h->failed;
     rv = nghttp2_session_send(h->ng);
+    if (h->lg_n && flush_large(h) != 0 && !h->failed)
+        h->failed = STRATA_ERR_NOMEM;   /* no room: cannot happen */
 
     if (rv != 0 && !h->failed) {
         h->error_code = STRATA_H2_INTERNAL_ERROR;
@@ -1234,8 +1284,8 @@ int strata_h2_respond(strata_stream *s, int status,
     strata_h2 *h;
     nghttp2_data_provider prd;
     strata_h2_header code;
-    char num[8];
-    nghttp2_nv *nva;
+    char num[4];
+    nghttp2_nv nv_small[H2_NV_SMALL], *nva;
     int k, rv;
 
     if (!st || st->h->o.role != STRATA_H2_SERVER || status < 100
@@ -1246,10 +1296,14 @@ int strata_h2_respond(strata_stream *s, int status,
         return rv;
     if (st->closed)
         return STRATA_ERR_CLOSED;
-    snprintf(num, sizeof num, "%d", status);
+    num[0] = (char)('0' + status / 100);
+    num[1] = (char)('0' + status / 10 % 10);
+    num[2] = (char)('0' + status % 10);
+    num[3] = '\0';
     code.name = ":status";
     code.value = num;
-    k = h2_nva_build(h->alloc, &code, head, n, &nva);
+    k = h2_nva_build_in(h->alloc, &code, head, n, nv_small, H2_NV_SMALL,
+                        &nva);
     if (k < 0)
         return k;
     prd.source.ptr = st;
@@ -1258,9 +1312,12 @@ int strata_h2_respond(strata_stream *s, int status,
     st->tx_done = !st->has_body;
     rv = nghttp2_submit_response(h->ng, st->id, nva, (size_t)k,
                                  st->has_body ? &prd : NULL);
-    strata_dealloc(h->alloc, nva);
+    if (nva != nv_small)
+        strata_dealloc(h->alloc, nva);
     if (rv != 0)
         return rv == NGHTTP2_ERR_NOMEM ? STRATA_ERR_NOMEM : STRATA_ERR_STATE;
+    if (h->corked && st->has_body)
+        return 0;   /* the head goes with the first DATA, or at the uncork */
     rv = flush_session(h);
     push_soon(h);
     return rv < STRATA_EOF ? rv : 0;
@@ -1319,7 +1376,11 @@ static ssize_t h2_recv(strata_stream *s, void *buf, size_t len,
  * is half out. 0, NEED_* or the failure. */
 static int make_room(strata_h2 *h)
 {
-    return frame_room(h) && !h->partial ? 0 : push_out(h);
+    int r = frame_room(h) && !h->partial ? 0 : push_out(h);
+
+    if (r == STRATA_NEED_WRITE || r == STRATA_NEED_READ)
+        h->starved = 1;
+    return r;
 }
 
 static ssize_t h2_sendv(strata_stream *s, const struct iovec *iov, int n,
@@ -1329,7 +1390,6 @@ static ssize_t h2_sendv(strata_stream *s, const struct iovec *iov, int n,
     strata_h2 *h = st->h;
     int r, tries;
 
-    (void)flags;
     if ((r = stream_end_status(st)) != 0)
         return r;
     if (!st->has_body || st->tx_eof || st->tx_done)
@@ -1349,9 +1409,11 @@ static ssize_t h2_sendv(strata_stream *s, const struct iovec *iov, int n,
         st->tx_buf = iov[0].iov_base;
         st->tx_len = iov[0].iov_len;
         st->tx_off = 0;
+        st->tx_last = (flags & STRATA_H2_SEND_END) && n == 1;
         nghttp2_session_resume_data(h->ng, st->id);
         (void)flush_session(h);
         st->tx_buf = NULL;
+        st->tx_last = 0;
         if (st->tx_off > 0) {
             push_soon(h);
             return (ssize_t)st->tx_off;
@@ -1401,7 +1463,12 @@ static int h2_shutdown(strata_stream *s)
     if ((r = flush_session(h)) != 0)
         return r;
     if (!st->tx_done)   /* no room, or the head itself still waits */
-        return frame_room(h) ? STRATA_NEED_READ : STRATA_NEED_WRITE;
+    {
+        if (frame_room(h))
+            return STRATA_NEED_READ;
+        h->starved = 1;
+        return STRATA_NEED_WRITE;
+    }
     push_soon(h);
     return 0;
 }

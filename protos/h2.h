@@ -91,6 +91,10 @@ enum {
 
 /* Flags of strata_h2_request / strata_h2_respond. */
 #define STRATA_H2_END_STREAM 0x1u   /* no body follows the head */
+/* Flag of strata_send on an HTTP/2 stream: these are the body's last
+ * bytes; END_STREAM goes on their last DATA frame (no empty frame, no
+ * strata_shutdown needed once they all went). */
+#define STRATA_H2_SEND_END 0x100u
 
 typedef struct strata_h2_header {
     const char *name;

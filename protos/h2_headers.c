@@ -34,10 +34,20 @@ int h2_block_add(h2_block *b, const strata_allocator *a, const uint8_t *name,
 int h2_block_finish(h2_block *b, const strata_allocator *a)
 {
     size_t i, off = 0;
+    /* the list lives in the same buffer, behind the strings: one
+     * allocation per block */
+    size_t at = (b->len + sizeof(void *) - 1) & ~(sizeof(void *) - 1);
+    size_t need = at + (b->n ? b->n : 1) * sizeof *b->list;
 
-    b->list = strata_alloc(a, (b->n ? b->n : 1) * sizeof *b->list);
-    if (!b->list)
-        return -1;
+    if (need > b->cap) {
+        char *p = strata_realloc(a, b->buf, need);
+
+        if (!p)
+            return -1;
+        b->buf = p;
+        b->cap = need;
+    }
+    b->list = (strata_h2_header *)(void *)(b->buf + at);
     for (i = 0; i < b->n; i++) {
         b->list[i].name = b->buf + off;
         off += strlen(b->buf + off) + 1;
@@ -50,8 +60,7 @@ int h2_block_finish(h2_block *b, const strata_allocator *a)
 
 void h2_block_reset(h2_block *b, const strata_allocator *a)
 {
-    strata_dealloc(a, b->buf);
-    strata_dealloc(a, b->list);
+    strata_dealloc(a, b->buf);   /* the list is inside */
     memset(b, 0, sizeof *b);
 }
 
@@ -95,6 +104,13 @@ static nghttp2_nv nv_of(const strata_h2_header *h)
 int h2_nva_build(const strata_allocator *a, const strata_h2_header *extra,
                  const strata_h2_header *head, size_t n, nghttp2_nv **out)
 {
+    return h2_nva_build_in(a, extra, head, n, NULL, 0, out);
+}
+
+int h2_nva_build_in(const strata_allocator *a, const strata_h2_header *extra,
+                    const strata_h2_header *head, size_t n,
+                    nghttp2_nv *stack, size_t cap, nghttp2_nv **out)
+{
     size_t i, k = 0;
     int pass;
     nghttp2_nv *nva;
@@ -104,7 +120,7 @@ int h2_nva_build(const strata_allocator *a, const strata_h2_header *extra,
     for (i = 0; i < n; i++)
         if (!head[i].name || !head[i].value || !name_ok(head[i].name))
             return STRATA_ERR_ARG;
-    nva = strata_alloc(a, (n + 1) * sizeof *nva);
+    nva = n + 1 <= cap ? stack : strata_alloc(a, (n + 1) * sizeof *nva);
     if (!nva)
         return STRATA_ERR_NOMEM;
     if (extra)

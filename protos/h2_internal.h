@@ -33,6 +33,13 @@ const char *h2_block_get(const h2_block *b, const char *name);
 int h2_nva_build(const strata_allocator *a, const strata_h2_header *extra,
                  const strata_h2_header *head, size_t n, nghttp2_nv **out);
 
+/* The same into `stack` when the head fits in cap entries (no
+ * allocation; *out is then stack and is not freed). */
+#define H2_NV_SMALL 8
+int h2_nva_build_in(const strata_allocator *a, const strata_h2_header *extra,
+                    const strata_h2_header *head, size_t n,
+                    nghttp2_nv *stack, size_t cap, nghttp2_nv **out);
+
 /* The same, with names and values copied into the one allocation (for
  * trailers, which nghttp2 takes later). */
 int h2_nva_copy(const strata_allocator *a, const strata_h2_header *head,
