@@ -282,6 +282,45 @@ static void test_bad_preface(void **state)
     strata_free(a);
 }
 
+/* PING is answered; a graceful GOAWAY lets the open stream finish and
+ * refuses new ones. */
+static void test_ping_and_graceful_goaway(void **state)
+{
+    conn k;
+    strata_stream *cs, *ss, *late = NULL;
+    uint8_t buf[64];
+    int i;
+
+    (void)state;
+    conn_open(&k, NULL, NULL, NULL);
+    assert_int_equal(strata_h2_ping(k.c), 0);
+    for (i = 0; i < 20 && strata_h2_pings(k.c) == 0; i++)
+        pump(&k, 1);
+    assert_int_equal(strata_h2_pings(k.c), 1);
+    assert_int_equal(strata_h2_request(k.c, get_head, 5, 0, &cs), 0);
+    ss = accept_one(&k);
+    assert_int_equal(strata_h2_shutdown(k.s), 0);  /* GOAWAY, last id */
+    pump(&k, 3);
+    /* no new stream after the GOAWAY... */
+    assert_int_equal(strata_h2_request(k.c, get_head, 5, 0, &late),
+                     STRATA_ERR_STATE);
+    assert_null(late);
+    /* ...but the open one completes both ways */
+    assert_int_equal(strata_write(cs, "done", 4), 4);
+    assert_int_equal(strata_shutdown(cs), 0);
+    assert_int_equal(read_all(&k, ss, buf, sizeof buf), 4);
+    assert_int_equal(strata_h2_respond(ss, 200, NULL, 0, 0), 0);
+    assert_int_equal(strata_write(ss, "ok", 2), 2);
+    assert_int_equal(strata_shutdown(ss), 0);
+    pump(&k, 3);
+    assert_int_equal(read_all(&k, cs, buf, sizeof buf), 2);
+    assert_int_equal(strata_h2_status(cs), 200);
+    assert_int_equal(strata_h2_error_code(k.c), STRATA_H2_NO_ERROR);
+    strata_free(cs);
+    strata_free(ss);
+    conn_close(&k);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -290,6 +329,7 @@ int main(void)
         cmocka_unit_test(test_reset_both_ways),
         cmocka_unit_test(test_extended_connect),
         cmocka_unit_test(test_bad_preface),
+        cmocka_unit_test(test_ping_and_graceful_goaway),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
