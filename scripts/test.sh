@@ -58,9 +58,17 @@ for f in build/fuzz/tests/fuzz/fuzz_*; do
   name=$(basename "$f"); corpus=tests/fuzz/corpus/${name#fuzz_}
   work=$(mktemp -d); cp "$corpus"/* "$work"/
   echo "-- $name"
-  "$f" -max_total_time="$fuzz_seconds" -print_final_stats=1 "$work" 2>&1 |
-    grep -E '^(Done|stat::(number_of_executed_units|new_units_added|peak_rss_mb))' 
-  rm -rf "$work"
+  log=$work.log
+  # a finding is shown whole (the check or sanitizer report, the input
+  # saved by libFuzzer), not just the exit status
+  if ! "$f" -max_total_time="$fuzz_seconds" -print_final_stats=1 \
+       -artifact_prefix="$work/" "$work" >"$log" 2>&1; then
+    tail -n 60 "$log"; ls "$work"/crash-* "$work"/leak-* "$work"/timeout-* \
+      2>/dev/null || true
+    echo "fuzzer $name failed"; exit 1
+  fi
+  grep -E '^(Done|stat::(number_of_executed_units|new_units_added|peak_rss_mb))' "$log"
+  rm -rf "$work" "$log"
 done
 
 step "benchmark smoke run"
