@@ -17,92 +17,9 @@ T=30 # seconds any one command may take
 # (ctest -j2 beside the interop tests, a sanitizer build) can outlast one
 # command's T; the trap kills it at the end anyway.
 T_SERVER=110
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/strata_e2e.XXXXXX")
-PIDS=()
-FAILED=0
 
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do
-        kill "$p" 2>/dev/null
-    done
-    wait 2>/dev/null
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-
-fail() {
-    echo "FAIL: $*" >&2
-    FAILED=$((FAILED + 1))
-}
-
-pass() {
-    echo "ok: $*"
-}
-
-# start_listener URI LOG [options]: a background echo server; sets LPID and
-# PORT (empty for a Unix socket) once its log says it listens. $LOPTS adds
-# options (word-split on purpose) for roundtrip's listener.
-start_listener() {
-    local uri=$1 log=$2 i
-    shift 2
-    : >"$log" # exists before the server opens it: grep below may be first
-    # shellcheck disable=SC2086
-    timeout "$T_SERVER" "$STRATA" listen "$uri" --echo -v ${LOPTS:-} "$@" 2>"$log" &
-    LPID=$!
-    PIDS+=("$LPID")
-    for i in $(seq 200); do
-        grep -q 'listening on' "$log" && break
-        kill -0 "$LPID" 2>/dev/null || break
-        sleep 0.05
-    done
-    if ! grep -q 'listening on' "$log"; then
-        fail "server for $uri did not start: $(cat "$log")"
-        return 1
-    fi
-    PORT=$(sed -n 's/.* port \([0-9][0-9]*\)$/\1/p' "$log")
-}
-
-# roundtrip NAME TEMPLATE INPUT EXPECTED [connect options]: one --once
-# server, one client fed INPUT from a file; the client's output must equal
-# EXPECTED byte for byte. TEMPLATE holds @PORT@ where the port goes.
-roundtrip() {
-    local name=$1 tmpl=$2 in=$3 want=$4 rc lrc
-    shift 4
-    local log=$TMP/$name.server.log out=$TMP/$name.out err=$TMP/$name.err
-    start_listener "${tmpl/@PORT@/0}" "$log" --once || return
-    timeout "$T" "$STRATA" connect "${tmpl/@PORT@/$PORT}" "$@" \
-        <"$in" >"$out" 2>"$err"
-    rc=$?
-    wait "$LPID"
-    lrc=$?
-    if [ "$rc" -ne 0 ]; then
-        fail "$name: connect exited $rc: $(cat "$err")"
-    elif [ "$lrc" -ne 0 ]; then
-        fail "$name: server exited $lrc: $(cat "$log")"
-    elif ! cmp -s "$want" "$out"; then
-        fail "$name: output differs: $(cmp "$want" "$out" 2>&1)"
-    else
-        pass "$name"
-    fi
-}
-
-# expect_exit NAME CODE PATTERN command...: the command must exit CODE and
-# its stderr must match PATTERN (grep -E). Its stdin is $IN (/dev/null).
-expect_exit() {
-    local name=$1 code=$2 pattern=$3 rc
-    shift 3
-    timeout "$T" "$@" <"${IN:-/dev/null}" >"$TMP/x.out" 2>"$TMP/x.err"
-    rc=$?
-    if [ "$rc" -ne "$code" ]; then
-        fail "$name: exit $rc, expected $code (stderr: $(cat "$TMP/x.err"))"
-    elif ! grep -Eq -- "$pattern" "$TMP/x.err"; then
-        fail "$name: stderr '$(cat "$TMP/x.err")' lacks /$pattern/"
-    else
-        pass "$name"
-    fi
-}
+. "$(dirname "$0")/lib_e2e.sh"
+e2e_init e2e
 
 # ---- inputs ----
 head -c 1048576 /dev/urandom >"$TMP/random.bin"
@@ -406,8 +323,4 @@ for opt in --help -h; do
     fi
 done
 
-if [ "$FAILED" -ne 0 ]; then
-    echo "$FAILED check(s) failed" >&2
-    exit 1
-fi
-echo "all checks passed"
+e2e_finish
