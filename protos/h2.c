@@ -1575,9 +1575,13 @@ static void h2_close(strata_stream *s)
     strata_h2 *h = st->h;
 
     if (!h->failed && st->id > 0) {
+        /* After a complete answer the peer is only asked to stop
+         * sending: NO_ERROR (RFC 9113 8.1), so a client still streaming
+         * its request reads the answer, not a cancellation. */
         if (!st->closed && !(st->rx_eof && st->tx_done))
             nghttp2_submit_rst_stream(h->ng, NGHTTP2_FLAG_NONE, st->id,
-                                      NGHTTP2_CANCEL);
+                                      st->tx_done ? NGHTTP2_NO_ERROR
+                                                  : NGHTTP2_CANCEL);
         /* what it held in its ring goes back to the connection window */
         if (st->rx_len)
             nghttp2_session_consume_connection(h->ng, st->rx_len);

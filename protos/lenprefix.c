@@ -17,9 +17,9 @@
  *  - STRATA_MSG_COMPRESSED without the flag byte cannot be said on the
  *    wire: STRATA_ERR_ARG rather than a silently uncompressed-looking
  *    record. On receive it is set on every piece of a compressed record.
- *  - The limit on send is the smaller of max_len and what the length field
- *    holds (255, 65535, 2^32 - 1); on receive a 1- or 2-byte field can
- *    never pass a larger max_len.
+ *  - The limit on send is the smaller of max_send (default max_len) and
+ *    what the length field holds (255, 65535, 2^32 - 1); on receive a 1-
+ *    or 2-byte field can never pass a larger max_len.
  *  - Nothing is held here between calls, so flush passes straight down.
  *    In particular flush does not push the header of a record whose send
  *    returned NEED_* half-way: the caller's retry of that same call does,
@@ -67,7 +67,7 @@ static size_t field_max(const strata_lenprefix *l)
 
 static size_t tx_limit(const strata_lenprefix *l)
 {
-    return l->max_len < field_max(l) ? l->max_len : field_max(l);
+    return l->max_send < field_max(l) ? l->max_send : field_max(l);
 }
 
 static int parse_opts(strata_lenprefix *l, const strata_lenprefix_opts *o)
@@ -75,6 +75,7 @@ static int parse_opts(strata_lenprefix *l, const strata_lenprefix_opts *o)
     l->len_bytes = o != NULL && o->len_bytes != 0 ? o->len_bytes : 4;
     l->flag_byte = o != NULL && o->flag_byte;
     l->max_len = o != NULL && o->max_len != 0 ? o->max_len : DEFAULT_MAX;
+    l->max_send = o != NULL && o->max_send != 0 ? o->max_send : l->max_len;
     if (l->len_bytes != 1 && l->len_bytes != 2 && l->len_bytes != 4)
         return STRATA_ERR_ARG;
     return 0;

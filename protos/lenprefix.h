@@ -37,7 +37,8 @@ extern "C" {
 typedef struct strata_lenprefix_opts {
     unsigned len_bytes;  /* 1, 2 or 4; 0: 4 */
     int flag_byte;       /* a flag byte precedes the length */
-    size_t max_len;      /* largest payload; 0: 4 MiB */
+    size_t max_len;      /* largest payload received; 0: 4 MiB */
+    size_t max_send;     /* largest payload sent; 0: max_len */
 } strata_lenprefix_opts;
 
 typedef struct strata_lenprefix {
@@ -46,6 +47,7 @@ typedef struct strata_lenprefix {
     unsigned len_bytes;
     int flag_byte;
     size_t max_len;
+    size_t max_send;
     /* receive side */
     size_t rx_left;       /* payload bytes of the current record to deliver */
     unsigned rx_flags;    /* flags of the current record */

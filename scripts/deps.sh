@@ -13,6 +13,9 @@ pkgs=(
   python3-h2 python3-wsproto            # WebSocket over HTTP/2 peer
   python3-websockets                    # WebSocket interop peer
   libwslay-dev                          # WebSocket framing baseline (bench)
+  libprotobuf-c-dev protobuf-c-compiler # gRPC messages (protoc-c)
+  python3-grpcio python3-protobuf protobuf-compiler # gRPC interop peer
+  libgrpc++-dev protobuf-compiler-grpc  # C++ gRPC baseline (bench)
   clang-14 libclang-rt-14-dev           # sanitizers and libFuzzer
   valgrind                              # the memcheck run
   procps                                # ps/pkill in the end-to-end tests

@@ -194,6 +194,8 @@ const char *strata_strerror(int status)
     case STRATA_ERR_UNSUPPORTED: return "operation not supported by this layer";
     case STRATA_ERR_TRUNCATED:
         return "connection cut: the transport ended without the peer's close";
+    case STRATA_ERR_GRPC:
+        return "gRPC call ended with a status other than OK";
     default: return status >= 0 ? "success" : "unknown status";
     }
 }

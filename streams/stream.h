@@ -68,8 +68,10 @@ enum {
     STRATA_ERR_ARG = -17,    /* bad argument (NULL, bad size, bad flags) */
     STRATA_ERR_TIMEOUT = -18,/* a deadline passed (blocking helpers, timers) */
     STRATA_ERR_UNSUPPORTED = -19,/* operation not offered by this layer */
-    STRATA_ERR_TRUNCATED = -20 /* the transport ended without the peer's
+    STRATA_ERR_TRUNCATED = -20,/* the transport ended without the peer's
                                   close (TLS close_notify): cut, not ended */
+    STRATA_ERR_GRPC = -21    /* a gRPC call ended with a status other than
+                                OK (strata_grpc_status says which) */
 };
 
 /* Message flags (strata_send's flags, strata_recv's *flags). */
