@@ -635,7 +635,7 @@ static strata_stream *push_simple(const strata_uri *u, int i, int server,
         return strata_line_new(lower, &o, alloc);
     }
     {
-        strata_lenprefix_opts o = { 4, 0, LEN_MAX_LEN };
+        strata_lenprefix_opts o = { 4, 0, LEN_MAX_LEN, 0 };
         return strata_lenprefix_new(lower, &o, alloc);
     }
 }

@@ -38,6 +38,7 @@ typedef struct grpc_call {
     char *message;
     int ended_here;         /* ended on this side: recv/send say so */
     int finishing;          /* server: trailers wait for room */
+    int finished;           /* server: its own finish went out */
     int fin_status;
     char *fin_message;
     int head_sent, head_seen, half_closed;
@@ -233,8 +234,10 @@ static void end_by_trailers(grpc_call *c)
         return;
     }
     v = strtol(st, &end, 10);
-    if (end == st || *end || v < 0 || v > 0x7fffffff)
-        v = STRATA_GRPC_UNKNOWN;
+    if (end == st || *end || v < 0 || v > 0x7fffffff) {
+        set_end(c, STRATA_GRPC_UNKNOWN, "malformed grpc-status");
+        return;
+    }
     dec = msg ? grpc_pct_decode(A(c), msg) : NULL;
     set_end(c, (int)v, dec ? dec : "");
     strata_dealloc(A(c), dec);
@@ -244,8 +247,16 @@ static void end_by_trailers(grpc_call *c)
 static int has_trailers(grpc_call *c)
 {
     return !c->server && (strata_h2_trailers(h2s(c), NULL)
-                          || (c->head_seen
+                          || (strata_h2_status(h2s(c))
                               && strata_h2_get(h2s(c), "grpc-status")));
+}
+
+/* A reset the application has not read yet still ends the call. */
+static void refresh(grpc_call *c)
+{
+    if (c->status < 0 && strata_h2_reset_code(h2s(c)) >= 0
+        && !has_trailers(c))
+        end_by_reset(c);
 }
 
 /* ---- building a call ------------------------------------------------- */
@@ -547,7 +558,8 @@ static ssize_t send_compressed(grpc_call *c, const struct iovec *iov, int n,
         c->ztx = p;
         c->ztx_cap = cap;
     }
-    c->ztx_len += strata_iov_copy(c->ztx + c->ztx_len, iov, n);
+    if (total)
+        c->ztx_len += strata_iov_copy(c->ztx + c->ztx_len, iov, n);
     if (flags & STRATA_MSG_END) {
         if ((r = seal_zmsg(c)) != 0)
             return r;
@@ -658,42 +670,44 @@ static int take_head(grpc_call *c)
         fail_here(c, STRATA_GRPC_INTERNAL, "unsupported grpc-encoding");
         return STRATA_ERR_GRPC;
     }
+    if (st) {   /* trailers-only: the call ended without a head */
+        c->head_seen = 0;
+        end_by_trailers(c);
+        return end_code(c);
+    }
     return 0;
 }
 
-/* What a failed recv from the message layer means for the call. */
+/* What a failed recv from the message layer means for the call. A broken
+ * frame counts before the trailers that may follow it. */
 static ssize_t recv_failed(grpc_call *c, ssize_t r)
 {
     char msg[96];
 
-    if (r == STRATA_NEED_READ || r == STRATA_NEED_WRITE)
+    if (r == STRATA_NEED_READ || r == STRATA_NEED_WRITE
+        || r == STRATA_ERR_NOMEM)
         return r;
     if (r == STRATA_EOF && c->server) {
         c->half_closed = 1;
         return STRATA_EOF;
     }
-    if (r == STRATA_EOF || has_trailers(c)) {
-        end_by_trailers(c);
-        return end_code(c);
-    }
     if (r == STRATA_ERR_TOO_BIG) {
         snprintf(msg, sizeof msg, "message larger than max_recv (%zu)",
                  c->max_recv);
         fail_here(c, STRATA_GRPC_RESOURCE_EXHAUSTED, msg);
-        return r;
-    }
-    if (strata_h2_reset_code(h2s(c)) >= 0) {
-        end_by_reset(c);
-        return STRATA_ERR_GRPC;
-    }
-    if (r == STRATA_ERR_PROTO) {
+    } else if (r == STRATA_ERR_PROTO && strata_h2_reset_code(h2s(c)) < 0) {
         fail_here(c, STRATA_GRPC_INTERNAL,
                   "malformed or truncated message frame");
-        return r;
+    } else if (r == STRATA_EOF || has_trailers(c)) {
+        end_by_trailers(c);
+    } else if (strata_h2_reset_code(h2s(c)) >= 0) {
+        end_by_reset(c);
+    } else {
+        snprintf(msg, sizeof msg, "transport failed: %s",
+                 strata_strerror((int)r));
+        set_end(c, STRATA_GRPC_UNAVAILABLE, msg);
     }
-    snprintf(msg, sizeof msg, "transport failed: %s", strata_strerror((int)r));
-    set_end(c, STRATA_GRPC_UNAVAILABLE, msg);
-    return STRATA_ERR_GRPC;
+    return end_code(c);
 }
 
 static ssize_t call_recv(strata_stream *s, void *buf, size_t len,
@@ -704,10 +718,11 @@ static ssize_t call_recv(strata_stream *s, void *buf, size_t len,
     ssize_t r;
 
     *flags = 0;
-    if (c->ended_here || (c->status >= 0 && !c->server && !c->zmsg))
-        return end_code(c);
-    if (c->server && (c->status >= 0 || c->finishing))
+    if (c->server && (c->finished || c->finishing))
         return STRATA_ERR_STATE;
+    refresh(c);
+    if (c->status >= 0 && !c->zmsg)
+        return end_code(c);
     if (c->server && c->half_closed)
         return STRATA_EOF;
     if (!c->server && !c->head_seen && (r = take_head(c)) != 0)
@@ -729,7 +744,7 @@ static ssize_t call_recv(strata_stream *s, void *buf, size_t len,
         if (r == 0)
             r = inflate_zrx(c);
         if (r < 0)
-            return c->ended_here ? r : recv_failed(c, r);
+            return c->ended_here ? end_code(c) : recv_failed(c, r);
     }
 }
 
@@ -773,8 +788,10 @@ static int call_shutdown(strata_stream *s)
 
     if (c->server)
         return strata_grpc_finish(s, STRATA_GRPC_OK, NULL, NULL, 0);
-    if (c->status >= 0)
-        return c->ended_here ? STRATA_ERR_GRPC : STRATA_ERR_STATE;
+    if (c->ended_here)
+        return STRATA_ERR_GRPC;
+    if (c->status >= 0 || has_trailers(c))
+        return 0;   /* the server ended the call: nothing to half-close */
     if ((r = push_zout(c)) != 0)
         return r;
     if (c->ztx_len || c->lp.tx_in_record)
@@ -854,8 +871,10 @@ int strata_grpc_finish(strata_stream *call, int status, const char *message,
         c->fin_status = status;
         r = send_trailers(c, status, message, md, n);
     }
-    if (r == 0)
+    if (r == 0) {
         set_end(c, c->fin_status, c->fin_message);
+        c->finished = 1;
+    }
     return r;
 }
 
@@ -868,7 +887,7 @@ int strata_grpc_head(strata_stream *call)
     if (c->head_seen)
         return 0;
     if (c->status >= 0)
-        return STRATA_ERR_GRPC;
+        return end_code(c);
     return take_head(c);
 }
 
@@ -911,14 +930,6 @@ long strata_grpc_timeout_ms(strata_stream *call)
     grpc_call *c = as_call(call);
 
     return c ? c->timeout_ms : -1;
-}
-
-/* A reset the application has not read yet still ends the call. */
-static void refresh(grpc_call *c)
-{
-    if (c->status < 0 && strata_h2_reset_code(h2s(c)) >= 0
-        && !has_trailers(c))
-        end_by_reset(c);
 }
 
 int strata_grpc_status(strata_stream *call)
@@ -995,7 +1006,7 @@ const void *strata_grpc_trailer_get(strata_stream *call, const char *key,
     if (!c || !key || c->server)
         return NULL;
     l = strata_h2_trailers(h2s(c), &n);
-    if (!l && c->head_seen && strata_h2_get(h2s(c), "grpc-status"))
+    if (!l && strata_h2_status(h2s(c)) && strata_h2_get(h2s(c), "grpc-status"))
         l = strata_h2_head(h2s(c), &n);     /* trailers-only */
     return md_value(c, l, n, key, len);
 }

@@ -18,11 +18,16 @@
  *    trailers, a trailers-only answer, the HTTP status, a reset, or found
  *    here: a message over max_recv is RESOURCE_EXHAUSTED, a broken frame
  *    INTERNAL). strata_grpc_status / _message say which.
+ *    Every way a call ends other than OK is STRATA_ERR_GRPC from then on,
+ *    on both sides (STRATA_ERR_NOMEM aside).
  *  - Server: strata_grpc_accept turns an accepted h2 stream into a call
  *    after checking the request (POST, content-type, te, grpc-timeout,
  *    grpc-encoding, the path in the method table). A refused request is
- *    answered here (HTTP 405/415, or a trailers-only UNIMPLEMENTED /
- *    INTERNAL with a readable grpc-message) and accept returns the error.
+ *    answered here with a readable grpc-message: HTTP 405 (not POST), 415
+ *    (not gRPC), 400 (no te: trailers, a malformed grpc-timeout), each with
+ *    grpc-status INTERNAL; or a trailers-only UNIMPLEMENTED (unknown
+ *    method or service, unknown grpc-encoding, which also lists ours in
+ *    grpc-accept-encoding); accept returns the error.
  *    The response head goes before the first message (or with
  *    strata_grpc_send_head); strata_grpc_finish ends the call with a status,
  *    message and trailing metadata (a trailers-only answer when nothing was
@@ -133,8 +138,9 @@ int strata_grpc_send_head(strata_stream *call, const strata_grpc_md *md,
  * call again), STRATA_ERR_STATE if it already ended. */
 int strata_grpc_finish(strata_stream *call, int status, const char *message,
                        const strata_grpc_md *md, size_t n);
-/* Client: wait for the response head (0, NEED_*, or STRATA_ERR_GRPC when
- * the call ended without one). */
+/* Client: wait for the response head: 0, NEED_*, or, when the call ended
+ * without one (a trailers-only answer, an HTTP error, a reset), STRATA_EOF
+ * for status OK and STRATA_ERR_GRPC for any other. */
 int strata_grpc_head(strata_stream *call);
 
 /* Both: cancel (RST_STREAM CANCEL; status CANCELLED). */

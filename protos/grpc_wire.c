@@ -237,18 +237,25 @@ int strata_grpc_timeout_parse(const char *v, long *ms)
 
 void strata_grpc_timeout_format(long ms, char out[16])
 {
-    /* the finest unit whose value fits the 8 digits allowed */
+    /* the finest unit whose value, rounded up (a deadline never shrinks
+     * to zero), fits the 8 digits allowed */
+    static const struct { long per; char unit; } u[] = {
+        {1, 'm'}, {1000, 'S'}, {60000, 'M'}, {3600000, 'H'}};
+    long v = 0;
+    size_t i;
+
     if (ms < 0)
         ms = 0;
-    if (ms <= 99999999L)
-        snprintf(out, 16, "%ldm", ms);
-    else if (ms / 1000 <= 99999999L)
-        snprintf(out, 16, "%ldS", (ms + 999) / 1000);
-    else if (ms / 60000 <= 99999999L)
-        snprintf(out, 16, "%ldM", (ms + 59999) / 60000);
-    else
-        snprintf(out, 16, "%ldH", ms / 3600000 > 99999999L
-                                      ? 99999999L : (ms + 3599999) / 3600000);
+    for (i = 0; i < sizeof u / sizeof u[0]; i++) {
+        v = ms / u[i].per + (ms % u[i].per != 0);
+        if (v <= 99999999L)
+            break;
+    }
+    if (i == sizeof u / sizeof u[0]) {
+        i--;
+        v = 99999999L;
+    }
+    snprintf(out, 16, "%ld%c", v % 100000000L, u[i].unit);
 }
 
 /* ---- gzip ------------------------------------------------------------ */

@@ -1452,6 +1452,8 @@ static int h2_shutdown(strata_stream *s)
 
     if ((r = stream_end_status(st)) != 0)
         return r;
+    if (st->closed)     /* the peer answered and let the stream go */
+        return st->rx_eof ? 0 : STRATA_ERR_CLOSED;
     if (!st->has_body || st->tx_done) {
         push_soon(h);
         return 0;
