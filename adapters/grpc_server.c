@@ -30,6 +30,7 @@
 #define DRIVE_BUDGET 64     /* drives per callback before others' turn */
 #define ACCEPT_BUDGET 64    /* accepts per callback */
 #define DEFAULT_MAX_CONNECTIONS 1024
+#define ACCEPT_PAUSE_MS 100 /* after an accept failure such as EMFILE */
 
 typedef struct conn conn;
 typedef struct gcall gcall;
@@ -39,6 +40,7 @@ struct strata_grpc_server {
     const strata_allocator *alloc;
     int listen_fd;
     strata_watch *lw;
+    unsigned long pause_timer; /* accepting paused after a failure */
     strata_grpc_route *routes;
     strata_grpc_method *methods;
     size_t n_routes;
@@ -365,19 +367,35 @@ static void conn_new(strata_grpc_server *s, strata_stream *sock)
     s->n_conns++;
 }
 
+static void accept_resume(strata_loop *loop, void *ud)
+{
+    strata_grpc_server *s = ud;
+
+    (void)loop;
+    s->pause_timer = 0;
+    strata_watch_set_interest(s->lw, STRATA_POLL_IN);
+}
+
 static void accept_cb(strata_loop *loop, strata_watch *w, unsigned events,
                       void *ud)
 {
     strata_grpc_server *s = ud;
     strata_stream *sock;
-    int i;
+    int i, r;
 
-    (void)loop;
     (void)w;
     (void)events;
     for (i = 0; i < ACCEPT_BUDGET; i++) {
-        if (strata_accept(s->listen_fd, s->alloc, &sock) != 0)
-            return;     /* none waits (or a transient failure: EMFILE) */
+        if ((r = strata_accept(s->listen_fd, s->alloc, &sock)) != 0) {
+            /* Out of descriptors (EMFILE) leaves the socket readable:
+             * stop listening for a while rather than spin. */
+            if (r != STRATA_NEED_READ && s->pause_timer == 0) {
+                strata_watch_set_interest(s->lw, 0);
+                s->pause_timer = strata_loop_timer(loop, ACCEPT_PAUSE_MS,
+                                                   accept_resume, s);
+            }
+            return;
+        }
         if (s->n_conns >= s->max_connections)
             strata_free(sock);      /* over the limit: closed at once */
         else
@@ -472,6 +490,8 @@ void strata_grpc_server_free(strata_grpc_server *s)
         return;
     while (s->conns)
         conn_close(s->conns);
+    if (s->pause_timer != 0)
+        strata_loop_cancel(s->loop, s->pause_timer);
     strata_watch_remove(s->lw);
     close(s->listen_fd);
     server_dealloc(s);

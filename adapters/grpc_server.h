@@ -63,7 +63,11 @@ typedef struct strata_grpc_server_opts {
 typedef struct strata_grpc_server strata_grpc_server;
 
 /* A server on listen_fd (bound, listening, owned from now on). NULL on
- * bad options or allocation failure. */
+ * bad options or allocation failure; listen_fd is then the caller's.
+ * A TLS config must offer ALPN "h2" (strata_tls_config_alpn): the server
+ * closes connections that did not agree on it. Accepting pauses 100 ms
+ * after a failure such as EMFILE instead of spinning. No handshake
+ * timeout: a client that never finishes holds its slot until it goes. */
 strata_grpc_server *strata_grpc_server_new(strata_loop *loop, int listen_fd,
                                            const strata_grpc_server_opts *o,
                                            const strata_allocator *alloc);
