@@ -9,6 +9,7 @@
 #include "protobuf.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #define PB_MIN_CAP 256u
@@ -151,4 +152,18 @@ void strata_pb_free(ProtobufCMessage *m, const strata_allocator *alloc)
         return;
     strata_pb_allocator(&pa, alloc);
     protobuf_c_message_free_unpacked(m, &pa);
+}
+
+int strata_pb_method_path(const ProtobufCServiceDescriptor *d,
+                          const char *method, char *out, size_t cap)
+{
+    int n;
+
+    if (d == NULL || method == NULL || out == NULL ||
+        protobuf_c_service_descriptor_get_method_by_name(d, method) == NULL)
+        return STRATA_ERR_ARG;
+    n = snprintf(out, cap, "/%s/%s", d->name, method);
+    if (n < 0 || (size_t)n >= cap)
+        return STRATA_ERR_TOO_BIG;
+    return n;
 }

@@ -49,6 +49,14 @@ int strata_pb_recv(strata_stream *s, strata_pb_buf *in,
 /* Free a message strata_pb_recv made with the same allocator. */
 void strata_pb_free(ProtobufCMessage *m, const strata_allocator *alloc);
 
+/* The gRPC path "/package.Service/Method" of a method of a protoc-c
+ * generated service descriptor, for a server's route table built from
+ * the .proto (a method renamed there fails at start-up, not in clients as
+ * UNIMPLEMENTED): its length, STRATA_ERR_ARG when the service has no such
+ * method, STRATA_ERR_TOO_BIG when it does not fit cap bytes with its NUL. */
+int strata_pb_method_path(const ProtobufCServiceDescriptor *d,
+                          const char *method, char *out, size_t cap);
+
 /* protobuf-c's allocator backed by a strata allocator (NULL: protobuf-c's
  * default), for protobuf_c_message_unpack in callers' own code. */
 void strata_pb_allocator(ProtobufCAllocator *out,

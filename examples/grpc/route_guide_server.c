@@ -325,14 +325,38 @@ static const ready_fn list_features_fn = list_features;
 static const ready_fn record_route_fn = record_route;
 static const ready_fn route_chat_fn = route_chat;
 
-static const strata_grpc_route routes[] = {
-    {"/routeguide.RouteGuide/GetFeature", handler, (void *)&get_feature_fn},
-    {"/routeguide.RouteGuide/ListFeatures", handler,
-     (void *)&list_features_fn},
-    {"/routeguide.RouteGuide/RecordRoute", handler,
-     (void *)&record_route_fn},
-    {"/routeguide.RouteGuide/RouteChat", handler, (void *)&route_chat_fn},
+/* The route table comes from the service descriptor protoc-c generated
+ * from route_guide.proto: a method renamed there stops the server at
+ * start-up instead of leaving clients with UNIMPLEMENTED. */
+static const struct {
+    const char *method;
+    const ready_fn *fn;
+} methods[] = {
+    {"GetFeature", &get_feature_fn},
+    {"ListFeatures", &list_features_fn},
+    {"RecordRoute", &record_route_fn},
+    {"RouteChat", &route_chat_fn},
 };
+#define N_METHODS (sizeof methods / sizeof methods[0])
+
+static int make_routes(strata_grpc_route *routes, char (*paths)[64])
+{
+    size_t i;
+
+    for (i = 0; i < N_METHODS; i++) {
+        if (strata_pb_method_path(&routeguide__route_guide__descriptor,
+                                  methods[i].method, paths[i], 64) < 0) {
+            fprintf(stderr, "route_guide_server: no method %s in %s\n",
+                    methods[i].method,
+                    routeguide__route_guide__descriptor.name);
+            return -1;
+        }
+        routes[i].path = paths[i];
+        routes[i].handler = handler;
+        routes[i].ud = (void *)methods[i].fn;
+    }
+    return 0;
+}
 
 static int usage(void)
 {
@@ -346,6 +370,8 @@ int main(int argc, char **argv)
     const char *host = "127.0.0.1", *port = "50051";
     const char *cert = NULL, *key = NULL;
     strata_grpc_server_opts o;
+    strata_grpc_route routes[N_METHODS];
+    char paths[N_METHODS][64];
     strata_grpc_server *srv;
     strata_loop *loop;
     int i, lfd;
@@ -366,9 +392,11 @@ int main(int argc, char **argv)
     }
     if ((cert == NULL) != (key == NULL))
         return usage();
+    if (make_routes(routes, paths) != 0)
+        return 1;
     memset(&o, 0, sizeof o);
     o.routes = routes;
-    o.n_routes = sizeof routes / sizeof routes[0];
+    o.n_routes = N_METHODS;
     if (cert != NULL) {
         /* gRPC over TLS is HTTP/2 agreed by ALPN */
         o.tls = strata_tls_config_new(STRATA_TLS_SERVER, NULL);
