@@ -206,7 +206,7 @@ static spec make_spec(enum proto proto, size_t size, uint64_t total,
 
 static strata_stream *writer_stack(strata_stream *bottom, enum proto p)
 {
-    strata_lenprefix_opts lp = {4, 0, 0};
+    strata_lenprefix_opts lp = {4, 0, 0, 0};
     strata_line_opts lo = {NULL, 0, LINE_LIMIT, 0};
     strata_stream *w, *top;
 
@@ -227,7 +227,7 @@ static strata_stream *writer_stack(strata_stream *bottom, enum proto p)
 static strata_stream *reader_stack(strata_stream *bottom, const spec *sp)
 {
     enum proto p = sp->proto;
-    strata_lenprefix_opts lp = {4, 0, 0};
+    strata_lenprefix_opts lp = {4, 0, 0, 0};
     strata_line_opts lo = {NULL, 0, LINE_LIMIT, 0};
     strata_stream *b, *top;
 

@@ -175,7 +175,7 @@ static void set_end(grpc_call *c, int status, const char *msg)
         return;
     c->status = status;
     strata_dealloc(A(c), c->message);
-    c->message = grpc_dup(A(c), msg ? msg : "");
+    c->message = msg && msg[0] ? grpc_dup(A(c), msg) : NULL;
 }
 
 static int end_code(grpc_call *c)
@@ -867,7 +867,8 @@ int strata_grpc_finish(strata_stream *call, int status, const char *message,
         if (c->ztx_len || c->lp.tx_in_record)
             return STRATA_ERR_STATE;
         strata_dealloc(A(c), c->fin_message);
-        c->fin_message = grpc_dup(A(c), message ? message : "");
+        c->fin_message = message && message[0] ? grpc_dup(A(c), message)
+                                               : NULL;
         c->fin_status = status;
         r = send_trailers(c, status, message, md, n);
     }

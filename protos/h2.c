@@ -1383,12 +1383,32 @@ static int make_room(strata_h2 *h)
     return r;
 }
 
+/* Copy the leading iovecs that fit in H2_COPY_MAX bytes into small;
+ * returns how many (their bytes in *len). */
+static int gather_small(const struct iovec *iov, int n, uint8_t *small,
+                        size_t *len)
+{
+    size_t k = 0;
+    int i;
+
+    for (i = 0; i < n && k + iov[i].iov_len <= H2_COPY_MAX; i++) {
+        if (iov[i].iov_len)
+            memcpy(small + k, iov[i].iov_base, iov[i].iov_len);
+        k += iov[i].iov_len;
+    }
+    *len = k;
+    return i;
+}
+
 static ssize_t h2_sendv(strata_stream *s, const struct iovec *iov, int n,
                         unsigned flags)
 {
     h2_stream *st = (h2_stream *)s;
     strata_h2 *h = st->h;
-    int r, tries;
+    uint8_t small[H2_COPY_MAX];
+    const uint8_t *piece;
+    size_t len;
+    int r, tries, used;
 
     if ((r = stream_end_status(st)) != 0)
         return r;
@@ -1402,14 +1422,23 @@ static ssize_t h2_sendv(strata_stream *s, const struct iovec *iov, int n,
     }
     if (n == 0)
         return 0;
+    /* One piece per call: DATA frames the caller's bytes in place. Small
+     * leading pieces (a record's prefix and payload) are joined first:
+     * they would be copied into the output buffer anyway, and one frame
+     * beats a 5-byte frame and another. */
+    used = n > 1 ? gather_small(iov, n, small, &len) : 0;
+    piece = used > 1 ? small : (const uint8_t *)iov[0].iov_base;
+    if (used <= 1) {
+        used = 1;
+        len = iov[0].iov_len;
+    }
     for (tries = 0; tries < 2; tries++) {
         if ((r = make_room(h)) != 0)
             return r;
-        /* one piece per call: DATA frames the caller's bytes in place */
-        st->tx_buf = iov[0].iov_base;
-        st->tx_len = iov[0].iov_len;
+        st->tx_buf = piece;
+        st->tx_len = len;
         st->tx_off = 0;
-        st->tx_last = (flags & STRATA_H2_SEND_END) && n == 1;
+        st->tx_last = (flags & STRATA_H2_SEND_END) && used == n;
         nghttp2_session_resume_data(h->ng, st->id);
         (void)flush_session(h);
         st->tx_buf = NULL;
