@@ -28,6 +28,8 @@
 # (skipped) when h2load is missing. Without g++ or gRPC C++ the C++ rows
 # are skipped with the reason.
 set -u
+# shellcheck source=bench/lib_bench.sh
+. "$(dirname "$0")/../lib_bench.sh" bench_grpc
 
 usage() {
     cat <<'EOF'
@@ -88,13 +90,7 @@ BIN=${BIN:-$HERE/../../build/bench/grpc}
 SERVER=$BIN/bench_grpc_server
 CLIENT=$BIN/bench_grpc_client
 H2ECHO=${H2ECHO:-$BIN/../../h2_echo_server}
-for p in "$SERVER" "$CLIENT"; do
-    if [ ! -x "$p" ]; then
-        echo "bench_grpc: $p not found (build the targets bench_grpc_server" \
-             "and bench_grpc_client, or pass --bin DIR)" >&2
-        exit 1
-    fi
-done
+need_executables "$SERVER" "$CLIENT"
 if ! command -v h2load >/dev/null 2>&1; then
     echo "bench_grpc: skipped: h2load not found (Debian: apt-get install" \
          "nghttp2-client; scripts/deps.sh does)"
@@ -104,37 +100,7 @@ fi
 
 # ---- processes and clean-up ----------------------------------------------
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/bench_grpc.XXXXXX")
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do
-        kill "$p" 2>/dev/null
-    done
-    wait 2>/dev/null
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-FAILED=0
-fail() {
-    echo "bench_grpc: FAILED: $*"
-    FAILED=1
-}
-
-HZ=$(getconf CLK_TCK)
-# cpu seconds of a whole process so far (all threads), from /proc.
-proc_cpu() {
-    awk -v hz="$HZ" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' \
-        "/proc/$1/stat" 2>/dev/null || echo 0
-}
-rss_kib() {
-    awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0
-}
-
-port_open() {
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
+bench_tmp
 
 # Wait until FILE has a line; the server's "port=P ..." line.
 wait_port_line() { # file pid
@@ -171,59 +137,14 @@ start_cpp() { # sync|callback
     [ -n "$SRV_PORT" ] || { echo "bench_grpc: the C++ server did not start: $(tail -1 "$TMP/cpp.err")"; exit 1; }
 }
 
-# h2_echo_server takes its port as an argument: try free ones.
+# h2_echo_server takes its port as an argument; sets SRV_PID, SRV_PORT.
 start_h2echo() {
-    local try port
-    for try in 1 2 3 4 5 6 7 8; do
-        port=$((20000 + (RANDOM * 7 + try) % 40000))
-        port_open $port && continue
-        "$H2ECHO" $port >/dev/null 2>>"$TMP/h2echo.err" &
-        SRV_PID=$!
-        for _ in $(seq 100); do
-            port_open $port && break
-            kill -0 $SRV_PID 2>/dev/null || break
-            sleep 0.05
-        done
-        if kill -0 $SRV_PID 2>/dev/null && port_open $port; then
-            PIDS+=("$SRV_PID")
-            SRV_PORT=$port
-            return 0
-        fi
-        kill $SRV_PID 2>/dev/null
-        wait $SRV_PID 2>/dev/null
-    done
-    echo "bench_grpc: h2_echo_server did not start: $(tail -1 "$TMP/h2echo.err")"
-    exit 1
+    start_on_free_port h2_echo_server "$TMP/h2echo.err" "$H2ECHO"
 }
 
 stop_server() { # pid
     kill "$1" 2>/dev/null
     wait "$1" 2>/dev/null
-}
-
-median() {
-    printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 }
-        END { if (NR == 0) print "nan"; else if (NR % 2) print a[(NR + 1) / 2];
-              else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
-}
-
-range() { # format values...
-    local f=$1
-    shift
-    printf '%s\n' "$@" | sort -g | awk -v f="$f" 'NR == 1 { lo = $1 } { hi = $1 }
-        END { printf f "-" f, lo, hi }'
-}
-
-ratio() {
-    awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "nan" }'
-}
-
-verdict() { # ratio goal
-    awk -v r="$1" -v g="$2" 'BEGIN { print (r != "nan" && r >= g) ? "met" : "MISSED" }'
-}
-
-pct() { # cpu_seconds wall_seconds
-    awk -v c="$1" -v t="$2" 'BEGIN { printf "%.0f", (t > 0 ? 100 * c / t : 0) }'
 }
 
 # ---- the C++ server, built now ------------------------------------------
@@ -289,27 +210,11 @@ check_h2echo() { # port
     echo "  h2_echo_server: POST checked with curl (same body back)"
 }
 
-# One h2load run: sets H_RATE (req/s), H_SECS, H_OK (2xx answers), H_DATA
-# (body bytes), H_CPU (h2load's cpu seconds), H_SCPU (the server's).
-h2load_run() { # server_pid url n
-    local out=$TMP/h2load.out c0 c1 t
-    c0=$(proc_cpu "$1")
-    t=$( { TIMEFORMAT='%U %S'; time h2load -n "$3" -c 8 -m 16 -t 1 \
-           -d "$REQ" -H 'content-type: application/grpc' -H 'te: trailers' \
-           "$2" >"$out" 2>&1; } 2>&1 | tail -1)
-    c1=$(proc_cpu "$1")
-    H_CPU=$(awk -v t="$t" 'BEGIN { split(t, a, " "); printf "%.2f", a[1] + a[2] }')
-    H_SCPU=$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.2f", b - a }')
-    H_RATE=$(awk '/^finished in/ { gsub(",", ""); print $4 }' "$out")
-    H_SECS=$(awk '/^finished in/ { gsub(",", ""); v = $3;
-        if (v ~ /ms$/) { sub("ms", "", v); v /= 1000 } else if (v ~ /us$/) { sub("us", "", v); v /= 1e6 } else sub("s", "", v);
-        printf "%.6f", v }' "$out")
-    H_OK=$(awk '/^status codes:/ { print $3 }' "$out")
-    H_DATA=$(awk '/^traffic:/ { for (i = 1; i <= NF; i++) if ($i == "data") { v = $(i - 1); gsub(/[()]/, "", v); print v } }' "$out")
-    [ -n "$H_RATE" ] || H_RATE=0
-    [ -n "$H_OK" ] || H_OK=0
-    [ -n "$H_DATA" ] || H_DATA=0
-    [ -n "$H_SECS" ] || H_SECS=0
+# One h2load run of gRPC-framed Echo POSTs: sets H_RATE, H_SECS, H_OK,
+# H_DATA, H_CPU, H_SCPU (see h2load_measure).
+h2load_run() { # server_pid url n connections streams
+    h2load_measure "$1" h2load -n "$3" -c "$4" -m "$5" -t 1 \
+        -d "$REQ" -H 'content-type: application/grpc' -H 'te: trailers' "$2"
 }
 
 # One strata-client run: sets C_OUT (its "ok ..." line), C_SCPU (the
@@ -381,7 +286,7 @@ idx() {
 
 U_RATIO=- H2_RATIO=-
 phase_unary() {
-    local names=("${NAMES[@]}") labels=("${LABELS[@]}") pids=("${SPIDS[@]}") urls=() i k r
+    local names=("${NAMES[@]}") labels=("${LABELS[@]}") pids=("${SPIDS[@]}") urls=() i
     for ((i = 0; i < ${#names[@]}; i++)); do
         urls[i]="http://127.0.0.1:${SPORTS[i]}/bench.Bench/Echo"
     done
@@ -389,39 +294,11 @@ phase_unary() {
         names+=(h2) labels+=("strata plain HTTP/2 echo (h2_echo_server)")
         pids+=("$H2_PID") urls+=("http://127.0.0.1:$H2_PORT/bench.Bench/Echo")
     fi
-    local n=${#names[@]}
-    declare -A RATE SCPU CCPU USREQ
+    local n=${#names[@]} med=() us=()
     echo
     echo "== 1. unary Echo under h2load -n $REQS -c 8 -m 16 -t 1 (gRPC-framed POSTs," \
          "a $REQ_LEN-byte body each way)"
-    for ((i = 0; i < n; i++)); do       # warm-up, untimed
-        h2load_run "${pids[i]}" "${urls[i]}" $((REQS / 10 + 100))
-    done
-    for ((r = 0; r < REPS; r++)); do
-        for ((k = 0; k < n; k++)); do
-            i=$(((k + r) % n))
-            h2load_run "${pids[i]}" "${urls[i]}" "$REQS"
-            if [ "$H_OK" != "$REQS" ] || [ "$H_DATA" != $((REQ_LEN * REQS)) ]; then
-                fail "${labels[i]}: $H_OK of $REQS requests answered 2xx, $H_DATA body bytes"
-                continue
-            fi
-            RATE[$i]+="$H_RATE "
-            SCPU[$i]+="$(pct "$H_SCPU" "$H_SECS") "
-            CCPU[$i]+="$(pct "$H_CPU" "$H_SECS") "
-            USREQ[$i]+="$(awk -v c="$H_SCPU" -v n="$REQS" 'BEGIN { printf "%.3f", 1e6 * c / n }') "
-            [ $VERBOSE = 1 ] && echo "  rep $r ${names[i]}: $H_RATE calls/s, server cpu $H_SCPU s, h2load cpu $H_CPU s, $H_SECS s"
-        done
-    done
-    echo "| server | calls/s | range | server cpu | h2load cpu | server us/call |"
-    echo "|---|---|---|---|---|---|"
-    local med=() us=()
-    for ((i = 0; i < n; i++)); do
-        med[i]=$(median ${RATE[$i]:-0})
-        us[i]=$(median ${USREQ[$i]:-0})
-        printf '| %s | %.0f | %s | %s%% | %s%% | %.2f |\n' "${labels[i]}" "${med[i]}" \
-            "$(range %.0f ${RATE[$i]:-0})" "$(median ${SCPU[$i]:-0})" \
-            "$(median ${CCPU[$i]:-0})" "${us[i]}"
-    done
+    h2load_rows calls/s us/call "$REQ_LEN"
     echo "(cpu: share of the wall time, all threads, from /proc in 10 ms ticks;" \
          "us/call: the server's cpu per call; h2load checked: every answer 2xx" \
          "with $REQ_LEN body bytes)"

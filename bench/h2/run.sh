@@ -23,6 +23,9 @@
 # Exit status: 0 whatever the goals say, 1 when a measurement failed, 77
 # (skipped) when h2load or nghttpd is missing.
 set -u
+# shellcheck source=bench/lib_bench.sh
+. "$(dirname "$0")/../lib_bench.sh" bench_h2
+RATIO_FMT=%.3f
 
 usage() {
     cat <<'EOF'
@@ -73,13 +76,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 BIN=${BIN:-$HERE/../../build/bench-h2/bench}
 SERVER=$BIN/bench_h2_server
 CLIENT=$BIN/bench_h2_client
-for p in "$SERVER" "$CLIENT"; do
-    if [ ! -x "$p" ]; then
-        echo "bench_h2: $p not found (build the targets bench_h2_server" \
-             "and bench_h2_client, or pass --bin DIR)" >&2
-        exit 1
-    fi
-done
+need_executables "$SERVER" "$CLIENT"
 for t in h2load nghttpd; do
     if ! command -v $t >/dev/null 2>&1; then
         echo "bench_h2: skipped: $t not found (Debian: apt-get install" \
@@ -112,30 +109,7 @@ fi
 
 # ---- processes and clean-up ----------------------------------------------
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/bench_h2.XXXXXX")
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do
-        kill "$p" 2>/dev/null
-    done
-    wait 2>/dev/null
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-FAILED=0
-fail() {
-    echo "bench_h2: FAILED: $*"
-    FAILED=1
-}
-
-HZ=$(getconf CLK_TCK)
-# cpu seconds of a whole process so far (all threads), from /proc.
-proc_cpu() {
-    awk -v hz="$HZ" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' \
-        "/proc/$1/stat" 2>/dev/null || echo 0
-}
+bench_tmp
 
 # Start a strata server; sets SRV_PID, P_H2, P_WS, P_RAW.
 start_strata() {
@@ -151,55 +125,11 @@ start_strata() {
     P_H2=${h2#h2=} P_WS=${ws#ws=} P_RAW=${raw#raw=} BUILD=${build#build=}
 }
 
-port_open() {
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
 # nghttpd serving $TMP/www on a free port; sets NG_PID, NG_PORT.
 start_nghttpd() {
-    local try port
-    for try in 1 2 3 4 5 6 7 8; do
-        port=$((20000 + (RANDOM * 7 + try) % 40000))
-        port_open $port && continue
-        "${PIN_S[@]}" nghttpd --no-tls -d "$TMP/www" $port \
-            >/dev/null 2>>"$TMP/nghttpd.err" &
-        NG_PID=$!
-        for _ in $(seq 100); do
-            port_open $port && break
-            kill -0 $NG_PID 2>/dev/null || break
-            sleep 0.05
-        done
-        if kill -0 $NG_PID 2>/dev/null && port_open $port; then
-            PIDS+=("$NG_PID")
-            NG_PORT=$port
-            return 0
-        fi
-        kill $NG_PID 2>/dev/null
-        wait $NG_PID 2>/dev/null
-    done
-    echo "bench_h2: nghttpd did not start: $(tail -1 "$TMP/nghttpd.err")"
-    exit 1
-}
-
-median() {
-    printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 }
-        END { if (NR == 0) print "nan"; else if (NR % 2) print a[(NR + 1) / 2];
-              else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
-}
-
-range() { # format values...
-    local f=$1
-    shift
-    printf '%s\n' "$@" | sort -g | awk -v f="$f" 'NR == 1 { lo = $1 } { hi = $1 }
-        END { printf f "-" f, lo, hi }'
-}
-
-ratio() {
-    awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "nan" }'
-}
-
-verdict() { # ratio goal
-    awk -v r="$1" -v g="$2" 'BEGIN { print (r != "nan" && r >= g) ? "met" : "MISSED" }'
+    start_on_free_port nghttpd "$TMP/nghttpd.err" \
+        "${PIN_S[@]}" nghttpd --no-tls -d "$TMP/www"
+    NG_PID=$SRV_PID NG_PORT=$SRV_PORT
 }
 
 # ---- the run ----------------------------------------------------------------
@@ -219,27 +149,10 @@ if [ $VARIANTS = 1 ]; then
 fi
 start_nghttpd
 
-# One h2load run: sets H_RATE (req/s), H_SECS, H_OK (requests that
-# succeeded with 2xx), H_DATA (body bytes), H_CPU (h2load's cpu seconds),
-# H_SCPU (the server's cpu seconds during the run).
-h2load_run() { # server_pid url n
-    local out=$TMP/h2load.out c0 c1 t
-    c0=$(proc_cpu "$1")
-    t=$( { TIMEFORMAT='%U %S'; time "${PIN_C[@]}" h2load -n "$3" -c "$4" -m "$5" \
-           -t 1 "$2" >"$out" 2>&1; } 2>&1 | tail -1)
-    c1=$(proc_cpu "$1")
-    H_CPU=$(awk -v t="$t" 'BEGIN { split(t, a, " "); printf "%.2f", a[1] + a[2] }')
-    H_SCPU=$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.2f", b - a }')
-    H_RATE=$(awk '/^finished in/ { gsub(",", ""); print $4 }' "$out")
-    H_SECS=$(awk '/^finished in/ { gsub(",", ""); v = $3;
-        if (v ~ /ms$/) { sub("ms", "", v); v /= 1000 } else if (v ~ /us$/) { sub("us", "", v); v /= 1e6 } else sub("s", "", v);
-        printf "%.6f", v }' "$out")
-    H_OK=$(awk '/^status codes:/ { print $3 }' "$out")
-    H_DATA=$(awk '/^traffic:/ { for (i = 1; i <= NF; i++) if ($i == "data") { v = $(i - 1); gsub(/[()]/, "", v); print v } }' "$out")
-    [ -n "$H_RATE" ] || H_RATE=0
-    [ -n "$H_OK" ] || H_OK=0
-    [ -n "$H_DATA" ] || H_DATA=0
-    [ -n "$H_SECS" ] || H_SECS=0
+# One h2load run from the clients' cpu: sets H_RATE, H_SECS, H_OK, H_DATA,
+# H_CPU, H_SCPU (see h2load_measure).
+h2load_run() { # server_pid url n connections streams
+    h2load_measure "$1" "${PIN_C[@]}" h2load -n "$3" -c "$4" -m "$5" -t 1 "$2"
 }
 
 # ---- 1. small GETs ---------------------------------------------------------
@@ -252,38 +165,10 @@ phase_get() {
         names+=(nocork) pids+=($W_PID) urls+=("http://127.0.0.1:$W_H2/file")
         labels+=("strata, not corked (a write per stream call)")
     fi
-    local n=${#names[@]} r i k
-    declare -A RATE SCPU CCPU USREQ
+    local med=() us=()
     echo
     echo "== 1. small GETs: h2load -n $REQS -c 8 -m 16 -t 1, a 13-byte body"
-    for ((i = 0; i < n; i++)); do       # warm-up, untimed
-        h2load_run "${pids[i]}" "${urls[i]}" $((REQS / 10 + 100)) 8 16
-    done
-    for ((r = 0; r < REPS; r++)); do
-        for ((k = 0; k < n; k++)); do
-            i=$(((k + r) % n))
-            h2load_run "${pids[i]}" "${urls[i]}" "$REQS" 8 16
-            if [ "$H_OK" != "$REQS" ] || [ "$H_DATA" != $((13 * REQS)) ]; then
-                fail "${labels[i]}: $H_OK of $REQS requests answered 2xx, $H_DATA body bytes"
-                continue
-            fi
-            RATE[$i]+="$H_RATE "
-            SCPU[$i]+="$(awk -v c="$H_SCPU" -v t="$H_SECS" 'BEGIN { printf "%.0f", (t > 0 ? 100 * c / t : 0) }') "
-            USREQ[$i]+="$(awk -v c="$H_SCPU" -v n="$REQS" 'BEGIN { printf "%.3f", 1e6 * c / n }') "
-            CCPU[$i]+="$(awk -v c="$H_CPU" -v t="$H_SECS" 'BEGIN { printf "%.0f", (t > 0 ? 100 * c / t : 0) }') "
-            [ $VERBOSE = 1 ] && echo "  rep $r ${names[i]}: $H_RATE req/s, server cpu $H_SCPU s, h2load cpu $H_CPU s, $H_SECS s"
-        done
-    done
-    echo "| server | req/s | range | server cpu | h2load cpu | server us/req |"
-    echo "|---|---|---|---|---|---|"
-    local med=() us=()
-    for ((i = 0; i < n; i++)); do
-        med[i]=$(median ${RATE[$i]:-0})
-        us[i]=$(median ${USREQ[$i]:-0})
-        printf '| %s | %.0f | %s | %s%% | %s%% | %.2f |\n' "${labels[i]}" "${med[i]}" \
-            "$(range %.0f ${RATE[$i]:-0})" "$(median ${SCPU[$i]:-0})" \
-            "$(median ${CCPU[$i]:-0})" "${us[i]}"
-    done
+    h2load_rows req/s us/req 13
     echo "(cpu: share of the wall time, from /proc in 10 ms ticks; us/req: the server's cpu per request)"
     GET_RATIO=$(ratio "${med[1]}" "${med[0]}")
     echo "strata / nghttpd: $GET_RATIO (goal >= 1.2: $(verdict "$GET_RATIO" 1.2));" \

@@ -15,9 +15,10 @@
 #include <string.h>
 
 #include <strata/stream.h>
-#include <strata/pipe.h>
 #include <strata/h2.h>
 #include <strata/grpc.h>
+
+#include "seed_record.h"
 
 /* fuzz_grpc's first byte: bit 0 mode (1: fuzz the client), bits 1-3 pipe
  * max_chunk, bits 4-5 need percent, bit 6 we send gzip, bit 7 max_recv
@@ -26,98 +27,11 @@ enum { SERVER = 0, CLIENT = 1 };
 enum { HOSTILE = 1 << 1 | 2 << 4 };     /* 1-byte chunks, 20% NEEDs */
 enum { GZIP = 1 << 6, SMALL = 1 << 7 };
 
-typedef struct bytes {
-    unsigned char *p;
-    size_t n, cap;
-} bytes;
-
-static const char *outdir;
-
-static _Noreturn void die(const char *what)
-{
-    fprintf(stderr, "make_grpc_seeds: %s\n", what);
-    exit(1);
-}
-
-static void add(bytes *b, const void *p, size_t n)
-{
-    if (b->n + n > b->cap) {
-        b->cap = (b->n + n) * 2 + 4096;
-        b->p = realloc(b->p, b->cap);
-        if (!b->p)
-            die("out of memory");
-    }
-    if (n)
-        memcpy(b->p + b->n, p, n);
-    b->n += n;
-}
-
-static void save(const char *name, unsigned b0, unsigned b1, const bytes *b)
-{
-    char path[4096];
-    unsigned char head[2];
-    FILE *f;
-
-    head[0] = (unsigned char)b0;
-    head[1] = (unsigned char)b1;
-    snprintf(path, sizeof path, "%s/%s", outdir, name);
-    f = fopen(path, "wb");
-    if (!f || fwrite(head, 1, 2, f) != 2
-        || (b->n && fwrite(b->p, 1, b->n, f) != b->n) || fclose(f) != 0)
-        die(path);
-    printf("%s: %zu bytes\n", name, b->n + 2);
-}
-
-/* ---- the recording layer: passes everything, keeps what was sent ----- */
-
-typedef struct tap {
-    strata_stream base;
-    bytes *rec;
-} tap;
-
-static ssize_t tap_recv(strata_stream *s, void *buf, size_t len,
-                        unsigned *flags)
-{
-    return strata_recv(s->lower, buf, len, flags);
-}
-
-static ssize_t tap_sendv(strata_stream *s, const struct iovec *iov, int n,
-                         unsigned flags)
-{
-    ssize_t r = strata_sendv(s->lower, iov, n, flags);
-    size_t left = r > 0 ? (size_t)r : 0;
-    int i;
-
-    for (i = 0; i < n && left > 0; i++) {
-        size_t k = iov[i].iov_len < left ? iov[i].iov_len : left;
-
-        add(((tap *)s)->rec, iov[i].iov_base, k);
-        left -= k;
-    }
-    return r;
-}
-
-static const strata_stream_ops tap_ops = {
-    "tap", tap_recv, tap_sendv, NULL, NULL, NULL, NULL, NULL, NULL,
-};
-
-static strata_stream *tap_new(strata_stream *lower, bytes *rec)
-{
-    tap *t = calloc(1, sizeof *t);
-
-    if (!t)
-        die("out of memory");
-    strata_stream_init(&t->base, &tap_ops, lower, NULL);
-    t->base.heap = 1;
-    t->rec = rec;
-    return &t->base;
-}
-
 /* ---- a recorded conversation ------------------------------------------- */
 
 typedef struct conv {
     strata_h2 *c, *s;
-    bytes from_client, from_server;
+    seed_bytes from_client, from_server;
     int gzip;
 } conv;
 
@@ -129,22 +43,18 @@ static void conv_open(conv *k, int gzip)
 {
     strata_stream *a, *b;
     strata_h2_opts o;
-    strata_pipe_opts po;
 
     memset(k, 0, sizeof *k);
     k->gzip = gzip;
-    memset(&po, 0, sizeof po);
-    po.capacity = 1u << 20;
-    if (strata_pipe_pair(&a, &b, &po, NULL) != 0)
-        die("pipe");
+    seed_pipe_pair(&a, &b, &k->from_client, &k->from_server);
     memset(&o, 0, sizeof o);
     o.max_header_list = 16384;      /* as fuzz_grpc's */
     o.role = STRATA_H2_CLIENT;
-    k->c = strata_h2_new(tap_new(a, &k->from_client), &o, NULL);
+    k->c = strata_h2_new(a, &o, NULL);
     o.role = STRATA_H2_SERVER;
-    k->s = strata_h2_new(tap_new(b, &k->from_server), &o, NULL);
+    k->s = strata_h2_new(b, &o, NULL);
     if (!k->c || !k->s)
-        die("strata_h2_new");
+        seed_die("strata_h2_new");
 }
 
 static void pump(conv *k, int rounds)
@@ -188,7 +98,7 @@ static strata_stream *call(conv *k, int bidi)
         o.timeout_ms = 1500;
     }
     if (strata_grpc_call(k->c, &o, NULL, &s) != 0)
-        die("call");
+        seed_die("call");
     return s;
 }
 
@@ -204,7 +114,7 @@ static strata_stream *serve(conv *k)
         h = strata_h2_accept(k->s);
     }
     if (!h)
-        die("no request");
+        seed_die("no request");
     memset(&so, 0, sizeof so);
     so.methods = methods;
     so.n_methods = 2;
@@ -227,7 +137,7 @@ static void put(conv *k, strata_stream *s, const char *msg)
             if (n == 0)
                 break;
         } else if (!need(w)) {
-            die("send");
+            seed_die("send");
         }
         pump(k, 1);
     }
@@ -248,7 +158,7 @@ static void drain(conv *k, strata_stream *s)
             return;
         pump(k, 1);
     }
-    die("read did not end");
+    seed_die("read did not end");
 }
 
 static void half_close(conv *k, strata_stream *s)
@@ -308,14 +218,14 @@ static void seed_exchange(int gzip, int status)
     pump(&k, 4);
     snprintf(name, sizeof name, "srv_exchange%s%s", gzip ? "_gzip" : "",
              status ? "_status" : "");
-    save(name, SERVER | (gzip ? GZIP : 0), 0, &k.from_client);
+    seed_save(name, SERVER | (gzip ? GZIP : 0), 0, &k.from_client);
     snprintf(name, sizeof name, "cli_exchange%s%s", gzip ? "_gzip" : "",
              status ? "_status" : "");
-    save(name, CLIENT | (gzip ? GZIP : 0), 0, &k.from_server);
+    seed_save(name, CLIENT | (gzip ? GZIP : 0), 0, &k.from_server);
     if (!gzip && !status) {
-        save("srv_exchange_hostile", SERVER | HOSTILE, 7, &k.from_client);
-        save("cli_exchange_hostile", CLIENT | HOSTILE, 7, &k.from_server);
-        save("srv_exchange_small", SERVER | SMALL, 3, &k.from_client);
+        seed_save("srv_exchange_hostile", SERVER | HOSTILE, 7, &k.from_client);
+        seed_save("cli_exchange_hostile", CLIENT | HOSTILE, 7, &k.from_server);
+        seed_save("srv_exchange_small", SERVER | SMALL, 3, &k.from_client);
     }
     conv_close(&k);
 }
@@ -346,9 +256,9 @@ static void seed_trailers_only(void)
     strata_free(su);
     strata_free(sb);
     pump(&k, 4);
-    save("srv_big_message", SERVER, 1, &k.from_client);
-    save("cli_trailers_only_cancel", CLIENT, 1, &k.from_server);
-    save("cli_trailers_only_small", CLIENT | SMALL, 2, &k.from_server);
+    seed_save("srv_big_message", SERVER, 1, &k.from_client);
+    seed_save("cli_trailers_only_cancel", CLIENT, 1, &k.from_server);
+    seed_save("cli_trailers_only_small", CLIENT | SMALL, 2, &k.from_server);
     conv_close(&k);
 }
 
@@ -364,7 +274,7 @@ static void seed_unknown_and_cancel(void)
     o.path = "/fuzz.Svc/Nope";
     o.authority = "fuzz";
     if (strata_grpc_call(k.c, &o, NULL, &x) != 0)
-        die("call");
+        seed_die("call");
     half_close(&k, x);
     (void)serve(&k);        /* refused: UNIMPLEMENTED */
     b = call(&k, 1);
@@ -377,17 +287,13 @@ static void seed_unknown_and_cancel(void)
     strata_free(b);
     strata_free(sb);
     pump(&k, 4);
-    save("srv_unknown_cancel", SERVER, 0, &k.from_client);
+    seed_save("srv_unknown_cancel", SERVER, 0, &k.from_client);
     conv_close(&k);
 }
 
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: make_grpc_seeds OUTDIR\n");
-        return 2;
-    }
-    outdir = argv[1];
+    seed_start("make_grpc_seeds", argc, argv);
     seed_exchange(0, 0);
     seed_exchange(1, 0);
     seed_exchange(0, STRATA_GRPC_INVALID_ARGUMENT);

@@ -9,13 +9,13 @@
  * Usage: make_h2_seeds OUTDIR (built on demand in the fuzz build:
  * cmake --build build/fuzz --target make_h2_seeds).
  */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <strata/stream.h>
-#include <strata/pipe.h>
 #include <strata/h2.h>
+
+#include "seed_record.h"
 
 /* fuzz_h2's first byte: bit 0 role (1: fuzz the client), bits 1-2 our
  * stream_window (64 KiB, 1, 1 KiB, 100000), bits 3-5 pipe max_chunk,
@@ -28,106 +28,18 @@ enum { STREAMS1 = 1, KEEP_OPEN = 4, FREE_EARLY = 8 };
 
 #define PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
-typedef struct bytes {
-    unsigned char *p;
-    size_t n, cap;
-} bytes;
-
-static const char *outdir;
-
-static _Noreturn void die(const char *what)
-{
-    fprintf(stderr, "make_h2_seeds: %s\n", what);
-    exit(1);
-}
-
-static void add(bytes *b, const void *p, size_t n)
-{
-    if (b->n + n > b->cap) {
-        b->cap = (b->n + n) * 2 + 4096;
-        b->p = realloc(b->p, b->cap);
-        if (!b->p)
-            die("out of memory");
-    }
-    if (n)
-        memcpy(b->p + b->n, p, n);
-    b->n += n;
-}
-
-static void add1(bytes *b, unsigned c)
+static void add1(seed_bytes *b, unsigned c)
 {
     unsigned char x = (unsigned char)c;
 
-    add(b, &x, 1);
-}
-
-static void save(const char *name, unsigned b0, unsigned b1,
-                 const bytes *b)
-{
-    char path[4096];
-    FILE *f;
-    unsigned char head[2];
-
-    head[0] = (unsigned char)b0;
-    head[1] = (unsigned char)b1;
-    snprintf(path, sizeof path, "%s/%s", outdir, name);
-    f = fopen(path, "wb");
-    if (!f || fwrite(head, 1, 2, f) != 2 ||
-        (b->n && fwrite(b->p, 1, b->n, f) != b->n) || fclose(f) != 0)
-        die(path);
-    printf("%s: %zu bytes\n", name, b->n + 2);
-}
-
-/* ---- the recording layer: passes everything, keeps what was sent ----- */
-
-typedef struct tap {
-    strata_stream base;
-    bytes *rec;
-} tap;
-
-static ssize_t tap_recv(strata_stream *s, void *buf, size_t len,
-                        unsigned *flags)
-{
-    return strata_recv(s->lower, buf, len, flags);
-}
-
-static ssize_t tap_sendv(strata_stream *s, const struct iovec *iov, int n,
-                         unsigned flags)
-{
-    ssize_t r = strata_sendv(s->lower, iov, n, flags);
-    size_t left = r > 0 ? (size_t)r : 0;
-    int i;
-
-    for (i = 0; i < n && left > 0; i++) {
-        size_t k = iov[i].iov_len < left ? iov[i].iov_len : left;
-
-        add(((tap *)s)->rec, iov[i].iov_base, k);
-        left -= k;
-    }
-    return r;
-}
-
-static const strata_stream_ops tap_ops = {
-    "tap", tap_recv, tap_sendv, NULL, NULL, NULL, NULL, NULL, NULL,
-};
-
-static strata_stream *tap_new(strata_stream *lower, bytes *rec)
-{
-    tap *t = calloc(1, sizeof *t);
-
-    if (!t)
-        die("out of memory");
-    strata_stream_init(&t->base, &tap_ops, lower, NULL);
-    t->base.heap = 1;
-    t->rec = rec;
-    return &t->base;
+    seed_add(b, &x, 1);
 }
 
 /* ---- a recorded conversation ------------------------------------------- */
 
 typedef struct conv {
     strata_h2 *c, *s;
-    bytes from_client, from_server;
+    seed_bytes from_client, from_server;
 } conv;
 
 static void conv_open(conv *k, uint32_t client_window, uint32_t server_window,
@@ -135,13 +47,9 @@ static void conv_open(conv *k, uint32_t client_window, uint32_t server_window,
 {
     strata_stream *a, *b;
     strata_h2_opts co, so;
-    strata_pipe_opts po;
 
     memset(k, 0, sizeof *k);
-    memset(&po, 0, sizeof po);
-    po.capacity = 1u << 20;
-    if (strata_pipe_pair(&a, &b, &po, NULL) != 0)
-        die("pipe");
+    seed_pipe_pair(&a, &b, &k->from_client, &k->from_server);
     memset(&co, 0, sizeof co);
     co.role = STRATA_H2_CLIENT;
     co.stream_window = client_window;
@@ -150,11 +58,10 @@ static void conv_open(conv *k, uint32_t client_window, uint32_t server_window,
     so.role = STRATA_H2_SERVER;
     so.stream_window = server_window;
     so.max_header_list = 16384;
-    k->c = strata_h2_new(tap_new(a, &k->from_client),
-                         client_opts ? client_opts : &co, NULL);
-    k->s = strata_h2_new(tap_new(b, &k->from_server), &so, NULL);
+    k->c = strata_h2_new(a, client_opts ? client_opts : &co, NULL);
+    k->s = strata_h2_new(b, &so, NULL);
     if (!k->c || !k->s)
-        die("strata_h2_new");
+        seed_die("strata_h2_new");
 }
 
 static void pump(conv *k, int rounds)
@@ -185,7 +92,7 @@ static strata_stream *accept_one(conv *k)
         s = strata_h2_accept(k->s);
     }
     if (!s)
-        die("no stream to accept");
+        seed_die("no stream to accept");
     return s;
 }
 
@@ -204,11 +111,11 @@ static void write_all(conv *k, strata_stream *s, const void *p, size_t n)
         } else if (r == STRATA_NEED_READ || r == STRATA_NEED_WRITE) {
             pump(k, 1);
         } else {
-            die("write");
+            seed_die("write");
         }
     }
     if (n)
-        die("write did not finish");
+        seed_die("write did not finish");
 }
 
 /* Write all of p on w while r reads: the window reopens as r consumes. */
@@ -229,7 +136,7 @@ static void transfer(conv *k, strata_stream *w, strata_stream *r,
         pump(k, 1);
     }
     if (sent != n)
-        die("transfer did not finish");
+        seed_die("transfer did not finish");
 }
 
 static void end(conv *k, strata_stream *s, const strata_h2_header *t,
@@ -244,7 +151,7 @@ static void end(conv *k, strata_stream *s, const strata_h2_header *t,
         pump(k, 1);
     }
     if (r != 0)
-        die("end of stream");
+        seed_die("end of stream");
 }
 
 /* Read until EOF or a final status, pumping meanwhile. */
@@ -264,7 +171,7 @@ static size_t read_all(conv *k, strata_stream *s)
         else
             return got;
     }
-    die("read did not end");
+    seed_die("read did not end");
 }
 
 static const strata_h2_header req_get[] = {
@@ -296,7 +203,7 @@ static strata_stream *request(conv *k, const strata_h2_header *h, size_t n,
         pump(k, 1);
     }
     if (r != 0)
-        die("request");
+        seed_die("request");
     return s;
 }
 
@@ -307,7 +214,7 @@ static void answer(conv *k, strata_stream *ss, int status, const char *body,
     (void)read_all(k, ss);
     if (strata_h2_respond(ss, status, resp_hdr, 1,
                           body ? 0 : STRATA_H2_END_STREAM) != 0)
-        die("respond");
+        seed_die("respond");
     if (body) {
         write_all(k, ss, body, strlen(body));
         end(k, ss, with_trailers ? trailers : NULL, 1);
@@ -330,10 +237,10 @@ static void seed_get(void)
     strata_free(cs);
     strata_free(ss);
     pump(&k, 4);
-    save("srv_get", SERVER | W64K, 0, &k.from_client);
-    save("srv_get_hostile", SERVER | W1K | HOSTILE, 0, &k.from_client);
-    save("srv_get_free_early", SERVER | W64K, FREE_EARLY | KEEP_OPEN,
-         &k.from_client);
+    seed_save("srv_get", SERVER | W64K, 0, &k.from_client);
+    seed_save("srv_get_hostile", SERVER | W1K | HOSTILE, 0, &k.from_client);
+    seed_save("srv_get_free_early", SERVER | W64K, FREE_EARLY | KEEP_OPEN,
+              &k.from_client);
     conv_close(&k);
 }
 
@@ -354,10 +261,10 @@ static void seed_post(int client_trailers)
     strata_free(ss);
     pump(&k, 4);
     if (client_trailers) {
-        save("srv_post_trailers", SERVER | W64K, 0, &k.from_client);
+        seed_save("srv_post_trailers", SERVER | W64K, 0, &k.from_client);
     } else {
-        save("srv_post", SERVER | W64K, 0, &k.from_client);
-        save("srv_post_w1", SERVER | W1, 0, &k.from_client);
+        seed_save("srv_post", SERVER | W64K, 0, &k.from_client);
+        seed_save("srv_post_w1", SERVER | W1, 0, &k.from_client);
     }
     conv_close(&k);
 }
@@ -380,7 +287,7 @@ static void seed_ws_connect(void)
     cs = request(&k, req_ws, 6, 0);
     ss = accept_one(&k);
     if (strata_h2_respond(ss, 200, NULL, 0, 0) != 0)
-        die("respond");
+        seed_die("respond");
     pump(&k, 4);
     write_all(&k, cs, frame, sizeof frame);
     for (i = 0; i < 100; i++) {
@@ -395,7 +302,7 @@ static void seed_ws_connect(void)
     strata_free(cs);
     strata_free(ss);
     pump(&k, 4);
-    save("srv_ws_connect", SERVER | W64K, 0, &k.from_client);
+    seed_save("srv_ws_connect", SERVER | W64K, 0, &k.from_client);
     conv_close(&k);
 }
 
@@ -413,7 +320,7 @@ static void seed_three_rst(void)
     for (i = 0; i < 3; i++)
         ss[i] = accept_one(&k);
     if (strata_h2_reset(cs[1], STRATA_H2_CANCEL) != 0)
-        die("reset");
+        seed_die("reset");
     end(&k, cs[0], NULL, 0);
     end(&k, cs[2], NULL, 0);
     pump(&k, 4);
@@ -426,10 +333,11 @@ static void seed_three_rst(void)
         strata_free(ss[i]);
     }
     pump(&k, 4);
-    save("srv_three_rst", SERVER | W64K, 0, &k.from_client);
-    save("srv_three_rst_1stream", SERVER | W64K, STREAMS1, &k.from_client);
-    save("srv_three_rst_hostile", SERVER | W1K | HOSTILE, 0x20,
-         &k.from_client);
+    seed_save("srv_three_rst", SERVER | W64K, 0, &k.from_client);
+    seed_save("srv_three_rst_1stream", SERVER | W64K, STREAMS1,
+              &k.from_client);
+    seed_save("srv_three_rst_hostile", SERVER | W1K | HOSTILE, 0x20,
+              &k.from_client);
     conv_close(&k);
 }
 
@@ -440,7 +348,7 @@ static void seed_ping_goaway(void)
 
     conv_open(&k, 0, 0, NULL);
     if (strata_h2_ping(k.c) != 0 || strata_h2_ping(k.c) != 0)
-        die("ping");
+        seed_die("ping");
     pump(&k, 4);
     cs = request(&k, req_get, 4, STRATA_H2_END_STREAM);
     ss = accept_one(&k);
@@ -450,7 +358,7 @@ static void seed_ping_goaway(void)
     strata_free(ss);
     (void)strata_h2_shutdown(k.c);
     pump(&k, 4);
-    save("srv_ping_goaway", SERVER | W64K, 0, &k.from_client);
+    seed_save("srv_ping_goaway", SERVER | W64K, 0, &k.from_client);
     conv_close(&k);
 }
 
@@ -472,14 +380,14 @@ static void seed_settings_odd(void)
     cs = request(&k, req_get, 4, STRATA_H2_END_STREAM);
     ss = accept_one(&k);
     if (strata_h2_respond(ss, 200, resp_hdr, 1, 0) != 0)
-        die("respond");
+        seed_die("respond");
     transfer(&k, ss, cs, "a body through a one-byte window", 32);
     end(&k, ss, NULL, 0);
     (void)read_all(&k, cs);
     strata_free(cs);
     strata_free(ss);
     pump(&k, 4);
-    save("srv_settings_odd", SERVER | W64K, 0, &k.from_client);
+    seed_save("srv_settings_odd", SERVER | W64K, 0, &k.from_client);
     conv_close(&k);
 }
 
@@ -505,8 +413,8 @@ static void seed_big_body(void)
     strata_free(cs);
     strata_free(ss);
     pump(&k, 4);
-    save("srv_big_body_w1k", SERVER | W1K, 0, &k.from_client);
-    save("srv_big_body_w1", SERVER | W1, 0, &k.from_client);
+    seed_save("srv_big_body_w1k", SERVER | W1K, 0, &k.from_client);
+    seed_save("srv_big_body_w1", SERVER | W1, 0, &k.from_client);
     conv_close(&k);
 }
 
@@ -536,7 +444,7 @@ static void cli_close(cli *c, const char *name, unsigned b0, unsigned b1)
     strata_free(c->sget);
     strata_free(c->spost);
     pump(&c->k, 4);
-    save(name, CLIENT | b0, b1, &c->k.from_server);
+    seed_save(name, CLIENT | b0, b1, &c->k.from_server);
     conv_close(&c->k);
 }
 
@@ -562,9 +470,9 @@ static void seed_cli_reset_goaway(void)
 
     cli_open(&c, 0);
     if (strata_h2_ping(c.k.s) != 0)
-        die("ping");
+        seed_die("ping");
     if (strata_h2_reset(c.spost, STRATA_H2_REFUSED_STREAM) != 0)
-        die("reset");
+        seed_die("reset");
     pump(&c.k, 4);
     answer(&c.k, c.sget, 404, NULL, 0);
     (void)strata_h2_shutdown(c.k.s);
@@ -581,7 +489,7 @@ static void seed_cli_big_response(void)
     cli_open(&c, 1024);
     pump(&c.k, 4);
     if (strata_h2_respond(c.sget, 200, resp_hdr, 1, 0) != 0)
-        die("respond");
+        seed_die("respond");
     /* the client reads as the body comes, reopening its window */
     transfer(&c.k, c.sget, c.get, body, sizeof body - 1);
     end(&c.k, c.sget, NULL, 0);
@@ -592,7 +500,7 @@ static void seed_cli_big_response(void)
 
 /* ---- hand-made frames ---------------------------------------------------- */
 
-static void frame(bytes *b, unsigned type, unsigned flags, uint32_t id,
+static void frame(seed_bytes *b, unsigned type, unsigned flags, uint32_t id,
                   const void *p, size_t n)
 {
     add1(b, (unsigned)(n >> 16) & 0xff);
@@ -604,7 +512,7 @@ static void frame(bytes *b, unsigned type, unsigned flags, uint32_t id,
     add1(b, (id >> 16) & 0xff);
     add1(b, (id >> 8) & 0xff);
     add1(b, id & 0xff);
-    add(b, p, n);
+    seed_add(b, p, n);
 }
 
 enum { DATA = 0, HEADERS = 1, PRIORITY = 2, RST = 3, SETTINGS = 4,
@@ -612,7 +520,7 @@ enum { DATA = 0, HEADERS = 1, PRIORITY = 2, RST = 3, SETTINGS = 4,
 enum { END_STREAM = 1, ACK = 1, END_HEADERS = 4, PADDED = 8 };
 
 /* HPACK integer with an n-bit prefix (RFC 7541 5.1). */
-static void hint(bytes *b, unsigned first, int bits, size_t v)
+static void hint(seed_bytes *b, unsigned first, int bits, size_t v)
 {
     size_t max = (1u << bits) - 1;
 
@@ -630,29 +538,30 @@ static void hint(bytes *b, unsigned first, int bits, size_t v)
 }
 
 /* A literal field without indexing, new name (RFC 7541 6.2.2). */
-static void hlit(bytes *b, const char *name, const char *value, size_t vlen)
+static void hlit(seed_bytes *b, const char *name, const char *value,
+                 size_t vlen)
 {
     add1(b, 0);
     hint(b, 0, 7, strlen(name));
-    add(b, name, strlen(name));
+    seed_add(b, name, strlen(name));
     hint(b, 0, 7, vlen);
-    add(b, value, vlen);
+    seed_add(b, value, vlen);
 }
 
 /* :method (0x82 GET, 0x83 POST), :scheme http, :path /, :authority fuzz */
-static void hreq(bytes *b, int post)
+static void hreq(seed_bytes *b, int post)
 {
     add1(b, post ? 0x83 : 0x82);
     add1(b, 0x86);
     add1(b, 0x84);
     add1(b, 0x01);      /* literal, indexed name 1 (:authority) */
     hint(b, 0, 7, 4);
-    add(b, "fuzz", 4);
+    seed_add(b, "fuzz", 4);
 }
 
-static void settings(bytes *b, const unsigned *kv, size_t n)
+static void settings(seed_bytes *b, const unsigned *kv, size_t n)
 {
-    bytes p = {NULL, 0, 0};
+    seed_bytes p = {NULL, 0, 0};
     size_t i;
 
     for (i = 0; i < n; i += 2) {
@@ -667,7 +576,7 @@ static void settings(bytes *b, const unsigned *kv, size_t n)
     free(p.p);
 }
 
-static void u32(bytes *b, uint32_t v)
+static void u32(seed_bytes *b, uint32_t v)
 {
     add1(b, v >> 24);
     add1(b, (v >> 16) & 0xff);
@@ -675,15 +584,15 @@ static void u32(bytes *b, uint32_t v)
     add1(b, v & 0xff);
 }
 
-static void client_start(bytes *b)
+static void client_start(seed_bytes *b)
 {
-    add(b, PREFACE, 24);
+    seed_add(b, PREFACE, 24);
     settings(b, NULL, 0);
 }
 
 static void seed_hand_made(void)
 {
-    bytes b = {NULL, 0, 0}, h = {NULL, 0, 0};
+    seed_bytes b = {NULL, 0, 0}, h = {NULL, 0, 0};
     static const unsigned odd[] = {
         1, 0,               /* HEADER_TABLE_SIZE 0 */
         2, 0,               /* ENABLE_PUSH 0 */
@@ -700,29 +609,29 @@ static void seed_hand_made(void)
     static const unsigned char big[2000] = {0};
     size_t i;
 
-    add(&b, "GET / HTTP/1.1\r\nHost: fuzz\r\n\r\n", 30);
-    save("bad_preface", SERVER, 0, &b);
+    seed_add(&b, "GET / HTTP/1.1\r\nHost: fuzz\r\n\r\n", 30);
+    seed_save("bad_preface", SERVER, 0, &b);
     b.n = 0;
 
     client_start(&b);
     frame(&b, HEADERS, END_HEADERS | END_STREAM, 1, garbage, sizeof garbage);
-    save("bad_hpack", SERVER, 0, &b);
+    seed_save("bad_hpack", SERVER, 0, &b);
     b.n = 0;
 
     client_start(&b);
     frame(&b, DATA, 0, 0, "hi", 2);
-    save("bad_data_stream0", SERVER, 0, &b);
+    seed_save("bad_data_stream0", SERVER, 0, &b);
     b.n = 0;
 
     /* odd settings, then a GET that the window 0 leaves unanswerable */
-    add(&b, PREFACE, 24);
+    seed_add(&b, PREFACE, 24);
     settings(&b, odd, sizeof odd / sizeof odd[0]);
     h.n = 0;
     hreq(&h, 0);
     frame(&b, HEADERS, END_HEADERS | END_STREAM, 1, h.p, h.n);
     frame(&b, SETTINGS, ACK, 0, NULL, 0);
     frame(&b, WINUP, 0, 1, "\0\0\0\x05", 4);
-    save("odd_settings", SERVER, 0, &b);
+    seed_save("odd_settings", SERVER, 0, &b);
     b.n = 0;
 
     /* padding, CONTINUATION, padded DATA, trailers, PRIORITY, a window
@@ -732,11 +641,11 @@ static void seed_hand_made(void)
     h.n = 0;
     hreq(&h, 1);        /* its last 2 bytes go in a CONTINUATION */
     {
-        bytes f = {NULL, 0, 0};
+        seed_bytes f = {NULL, 0, 0};
 
         add1(&f, 3);    /* pad length */
-        add(&f, h.p, h.n - 2);
-        add(&f, "\0\0\0", 3);
+        seed_add(&f, h.p, h.n - 2);
+        seed_add(&f, "\0\0\0", 3);
         frame(&b, HEADERS, PADDED, 1, f.p, f.n);
         frame(&b, CONT, END_HEADERS, 1, h.p + h.n - 2, 2);
         free(f.p);
@@ -750,9 +659,9 @@ static void seed_hand_made(void)
     frame(&b, WINUP, 0, 0, "\0\0\x10\0", 4);
     frame(&b, WINUP, 0, 1, "\0\0\0\0", 4);
     frame(&b, PING, 0, 0, "12345678", 8);
-    save("padded_continuation_trailers", SERVER, 0, &b);
-    save("padded_continuation_trailers_hostile", SERVER | W1 | HOSTILE, 0,
-         &b);
+    seed_save("padded_continuation_trailers", SERVER, 0, &b);
+    seed_save("padded_continuation_trailers_hostile", SERVER | W1 | HOSTILE, 0,
+              &b);
     b.n = 0;
 
     /* past the window: the SETTINGS ACK puts our 1 KiB in force, then
@@ -766,7 +675,7 @@ static void seed_hand_made(void)
     frame(&b, DATA, 0, 1, big, sizeof big);
     frame(&b, DATA, 0, 3, big, 1000);
     frame(&b, DATA, END_STREAM, 3, big, 24);
-    save("flow_overrun_w1k", SERVER | W1K, 0, &b);
+    seed_save("flow_overrun_w1k", SERVER | W1K, 0, &b);
     b.n = 0;
 
     /* more streams than allowed, a RST on an idle one, GOAWAY */
@@ -781,10 +690,10 @@ static void seed_hand_made(void)
     u32(&h, 9);
     u32(&h, 0);
     frame(&b, GOAWAY, 0, 0, h.p, h.n);
-    save("many_streams_1", SERVER, STREAMS1, &b);
-    save("many_streams", SERVER, 0, &b);
+    seed_save("many_streams_1", SERVER, STREAMS1, &b);
+    seed_save("many_streams", SERVER, 0, &b);
     frame(&b, RST, 0, 11, "\0\0\0\x08", 4);     /* idle: a connection error */
-    save("rst_idle", SERVER, 0, &b);
+    seed_save("rst_idle", SERVER, 0, &b);
     b.n = 0;
 
     /* a head over our 16 KiB header list, across CONTINUATION frames */
@@ -802,7 +711,7 @@ static void seed_hand_made(void)
         hreq(&h, 0);
         frame(&b, HEADERS, END_HEADERS | END_STREAM, 3, h.p, h.n);
     }
-    save("header_too_big", SERVER, 0, &b);
+    seed_save("header_too_big", SERVER, 0, &b);
     b.n = 0;
 
     /* to the client: SETTINGS, a PUSH_PROMISE and the pushed response,
@@ -816,7 +725,7 @@ static void seed_hand_made(void)
     h.n = 0;
     add1(&h, 0x08);     /* literal, indexed name 8 (:status) */
     hint(&h, 0, 7, 3);
-    add(&h, "103", 3);
+    seed_add(&h, "103", 3);
     frame(&b, HEADERS, END_HEADERS, 1, h.p, h.n);
     frame(&b, HEADERS, END_HEADERS, 1, "\x88", 1);     /* :status 200 */
     frame(&b, HEADERS, END_HEADERS, 2, "\x88", 1);
@@ -832,17 +741,17 @@ static void seed_hand_made(void)
     u32(&h, 3);
     u32(&h, 1);
     frame(&b, GOAWAY, 0, 0, h.p, h.n);
-    save("cli_push_informational", CLIENT, 0, &b);
+    seed_save("cli_push_informational", CLIENT, 0, &b);
     b.n = 0;
 
     /* to the client: DATA before any SETTINGS, then DATA before a head */
     frame(&b, DATA, 0, 1, "early", 5);
-    save("cli_bad_first_frame", CLIENT, 0, &b);
+    seed_save("cli_bad_first_frame", CLIENT, 0, &b);
     b.n = 0;
     settings(&b, NULL, 0);
     frame(&b, DATA, END_STREAM, 1, "early", 5);
     frame(&b, HEADERS, END_HEADERS | END_STREAM, 3, "\x88", 1);
-    save("cli_data_before_head", CLIENT, 0, &b);
+    seed_save("cli_data_before_head", CLIENT, 0, &b);
 
     free(b.p);
     free(h.p);
@@ -850,11 +759,7 @@ static void seed_hand_made(void)
 
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: make_h2_seeds OUTDIR\n");
-        return 2;
-    }
-    outdir = argv[1];
+    seed_start("make_h2_seeds", argc, argv);
     seed_get();
     seed_post(0);
     seed_post(1);
