@@ -1408,7 +1408,7 @@ static ssize_t h2_sendv(strata_stream *s, const struct iovec *iov, int n,
     uint8_t small[H2_COPY_MAX];
     const uint8_t *piece;
     size_t len;
-    int r, tries, used;
+    int r, used;
 
     if ((r = stream_end_status(st)) != 0)
         return r;
@@ -1432,7 +1432,10 @@ static ssize_t h2_sendv(strata_stream *s, const struct iovec *iov, int n,
         used = 1;
         len = iov[0].iov_len;
     }
-    for (tries = 0; tries < 2; tries++) {
+    /* Until the window opens or the input runs dry: a WINDOW_UPDATE may
+     * come in any read, and a NEED_READ returned after the read that
+     * brought it would wait for input that never comes. */
+    for (;;) {
         if ((r = make_room(h)) != 0)
             return r;
         st->tx_buf = piece;
@@ -1456,7 +1459,6 @@ static ssize_t h2_sendv(strata_stream *s, const struct iovec *iov, int n,
         if (r != 0)
             return r == STRATA_EOF ? STRATA_ERR_CLOSED : settle(h, r);
     }
-    return STRATA_NEED_READ;
 }
 
 static int h2_flush(strata_stream *s)
