@@ -354,8 +354,10 @@ static void accept_all(rig *r)
         /* the flow's number, before the call takes the stream */
         v = strata_h2_get(h, "x-flow");
         idx = v ? (unsigned)atoi(v) : MAX_FLOWS;
-        if (idx >= r->n || r->f[idx].sc)
+        if (idx >= r->n || idx >= MAX_FLOWS || r->f[idx].sc) {
             fail_rig(r, "accepted an unknown call %s", v ? v : "(none)");
+            return;
+        }
         f = &r->f[idx];
         memset(&so, 0, sizeof so);
         so.methods = methods;

@@ -390,7 +390,7 @@ static int unary(conn *c, rpc *r, const char *path, const strata_grpc_md *md,
                  size_t n_md, const void *req,
                  const ProtobufCMessageDescriptor *d, ProtobufCMessage **resp)
 {
-    int s, extra;
+    int s, extra = 0;
 
     *resp = NULL;
     if (rpc_open(c, r, path, md, n_md, 0) != 0)
