@@ -16,8 +16,7 @@
 #include <strata/grpc.h>
 #include <strata/h2.h>
 #include <strata/protobuf.h>
-#include <strata/socket.h>
-#include <strata/tls.h>
+#include <strata/uri.h>
 
 #include "helloworld.pb-c.h"
 
@@ -28,23 +27,9 @@ static int is_need(int r)
     return r == STRATA_NEED_READ || r == STRATA_NEED_WRITE;
 }
 
-/* Wait until the descriptor below s is ready for what s wants. 0, or
+/* Wait on the HTTP/2 connection's descriptor for what it wants, after a
+ * call on one of its streams returned a NEED code. 0, or
  * STRATA_ERR_TIMEOUT. */
-static int wait_for(strata_stream *s)
-{
-    unsigned w = strata_wants(s);
-    struct pollfd p;
-
-    p.fd = strata_fd(s);
-    p.events = (short)(((w & STRATA_WANT_READ) ? POLLIN : 0) |
-                       ((w & STRATA_WANT_WRITE) ? POLLOUT : 0));
-    if (p.events == 0)
-        p.events = POLLIN;
-    return poll(&p, 1, WAIT_MS) > 0 ? 0 : STRATA_ERR_TIMEOUT;
-}
-
-/* The same for the HTTP/2 connection, after a call on one of its streams
- * returned a NEED code. */
 static int wait_conn(strata_h2 *h)
 {
     unsigned w = strata_h2_wants(h);
@@ -59,52 +44,26 @@ static int wait_conn(strata_h2 *h)
 }
 
 /* TCP, then TLS with ALPN h2 when ca is given, then HTTP/2. */
-static strata_h2 *connect_h2(const char *host, const char *port,
-                             const char *ca, strata_tls_config **tls_cfg)
+/* TCP, then TLS with ALPN h2 when ca is given, then HTTP/2: the URI
+ * builder makes that stack ("h2://" or "h2+tls://", adapters/uri.h); the
+ * TLS handshake runs in the connection's first drives. */
+static strata_h2 *connect_h2(const char *target, const char *ca)
 {
-    strata_h2_opts o;
-    strata_stream *s;
-    strata_h2 *h;
+    char text[300], err[160];
+    strata_uri u;
+    strata_h2 *h = NULL;
+    int r;
 
-    *tls_cfg = NULL;
-    if (strata_tcp_connect(host, port, NULL, &s) != 0)
-        return NULL;
-    if (ca != NULL) {
-        strata_tls_config *cfg = strata_tls_config_new(STRATA_TLS_CLIENT,
-                                                       NULL);
-        strata_tls_opts to;
-        strata_stream *t;
-        const char *alpn;
-        int r;
-
-        memset(&to, 0, sizeof to);
-        to.server_name = host;
-        if (cfg == NULL || strata_tls_config_ca_file(cfg, ca, NULL) != 0 ||
-            strata_tls_config_alpn(cfg, "h2") != 0 ||
-            (t = strata_tls_new(s, cfg, &to, NULL)) == NULL) {
-            fprintf(stderr, "greeter_client: TLS: %s\n",
-                    cfg ? strata_tls_config_reason(cfg) : "no memory");
-            strata_tls_config_free(cfg);
-            strata_free(s);
-            return NULL;
-        }
-        *tls_cfg = cfg;
-        s = t;
-        while (is_need(r = strata_tls_handshake(s)) && wait_for(s) == 0)
-            ;
-        alpn = r == 0 ? strata_tls_alpn(s) : NULL;
-        if (alpn == NULL || strcmp(alpn, "h2") != 0) {
-            fprintf(stderr, "greeter_client: TLS: %s\n",
-                    r != 0 ? strata_tls_reason(s) : "server did not agree h2");
-            strata_free(s);
-            return NULL;
-        }
+    snprintf(text, sizeof text, "%s://%s", ca ? "h2+tls" : "h2", target);
+    r = strata_uri_parse(text, &u, err, sizeof err);
+    if (r == 0) {
+        u.tls.ca = ca;
+        r = strata_uri_h2_connect(&u, NULL, &h, NULL, err, sizeof err);
     }
-    memset(&o, 0, sizeof o);
-    o.role = STRATA_H2_CLIENT;
-    h = strata_h2_new(s, &o, NULL);
-    if (h == NULL)
-        strata_free(s);
+    if (r != 0) {
+        fprintf(stderr, "%s: %s\n", "greeter_client", err);
+        return NULL;
+    }
     return h;
 }
 
@@ -170,11 +129,9 @@ static int usage(void)
 int main(int argc, char **argv)
 {
     const char *target = "127.0.0.1:50051", *name = "world", *ca = NULL;
-    char host[256], *colon;
     strata_grpc_opts o;
     strata_stream *call;
     strata_h2 *h;
-    strata_tls_config *tls_cfg;
     int i, tls = 0, r;
 
     for (i = 1; i < argc; i++) {
@@ -191,11 +148,9 @@ int main(int argc, char **argv)
         else
             return usage();
     }
-    if (tls != (ca != NULL) || strlen(target) >= sizeof host ||
-        (colon = strrchr(strcpy(host, target), ':')) == NULL)
+    if (tls != (ca != NULL) || strchr(target, ':') == NULL)
         return usage();
-    *colon = '\0';
-    h = connect_h2(host, colon + 1, ca, &tls_cfg);
+    h = connect_h2(target, ca);
     if (h == NULL) {
         fprintf(stderr, "greeter_client: cannot connect to %s\n", target);
         return 1;
@@ -213,6 +168,5 @@ int main(int argc, char **argv)
         strata_free(call);
     }
     strata_h2_free(h);
-    strata_tls_config_free(tls_cfg);
     return r == 0 ? 0 : 1;
 }
