@@ -18,12 +18,14 @@
 
 #define DEFAULT_MAX ((size_t)4 << 20)
 #define IN_BUF 512          /* prefixes and small messages read ahead */
-#define MAX_HEAD 32         /* request/response head entries we send */
+#define MAX_MD 20           /* metadata entries per head we send */
+#define MAX_HEAD (MAX_MD + 12) /* and what gRPC itself puts there */
 #define USER_AGENT "strata-grpc/0.1"
 
 /* A decoded "-bin" value, kept for the call's life. */
 typedef struct md_dec {
     struct md_dec *next;
+    const char *src;        /* the base64 text it came from (its key) */
     size_t len;
     uint8_t data[];
 } md_dec;
@@ -132,6 +134,8 @@ static int head_add_md(head *hd, const strata_allocator *a,
     size_t i;
     int r;
 
+    if (n > MAX_MD)
+        return STRATA_ERR_ARG;
     for (i = 0; i < n; i++) {
         const char *v = md[i].value ? md[i].value : "";
 
@@ -968,6 +972,13 @@ static const void *md_value(grpc_call *c, const strata_h2_header *l,
             *len = strlen(v);
         return v;
     }
+    /* decoded once: asking again must not grow the call's memory */
+    for (d = c->decoded; d; d = d->next)
+        if (d->src == v) {
+            if (len)
+                *len = d->len;
+            return d->data;
+        }
     if (grpc_b64_decode(A(c), v, &bin, &bl) != 0)
         return NULL;
     d = strata_alloc(A(c), sizeof *d + bl + 1);
@@ -975,6 +986,7 @@ static const void *md_value(grpc_call *c, const strata_h2_header *l,
         memcpy(d->data, bin, bl);
         d->data[bl] = 0;
         d->len = bl;
+        d->src = v;
         d->next = c->decoded;
         c->decoded = d;
         if (len)

@@ -46,6 +46,8 @@
  *    nothing is sent. grpc-encoding gzip (zlib) both ways: a compressed
  *    message is gathered whole (at most max_recv) and inflated into at most
  *    max_recv bytes; sending compressed copies the message once.
+ *  - A head we send holds at most 20 metadata entries (more is
+ *    STRATA_ERR_ARG); "-bin" values received are decoded once each.
  *  - Freeing a call that did not end resets its stream (CANCEL).
  */
 #ifndef STRATA_GRPC_H

@@ -612,6 +612,51 @@ static void test_many_calls(void **state)
 
 static const uint8_t bin5[5] = {0x00, 0xff, 0x10, 0x00, 0x80};
 
+/* A head holds at most 20 metadata entries we send; a binary value
+ * read twice is decoded once (the call's memory does not grow). */
+static void test_metadata_limits(void **state)
+{
+    strata_grpc_md md[21];
+    strata_grpc_opts o;
+    strata_stream *cc = NULL, *sc;
+    const void *first, *again;
+    size_t len = 0, used;
+    int i;
+    rig r;
+
+    (void)state;
+    rig_open(&r);
+    for (i = 0; i < 21; i++) {
+        md[i].key = i == 0 ? "x-data-bin" : "x-pad";
+        md[i].value = i == 0 ? "\001\002\003" : "v";
+        md[i].len = i == 0 ? 3 : 0;
+    }
+    memset(&o, 0, sizeof o);
+    o.path = SVC "Unary";
+    o.authority = "test";
+    o.md = md;
+    o.n_md = 21;
+    assert_int_equal(strata_grpc_call(r.c, &o, &r.ac, &cc), STRATA_ERR_ARG);
+    assert_null(cc);
+    o.n_md = 20;
+    cc = call_with(&r, "Unary", &o);
+    sc = serve(&r);
+    first = strata_grpc_md_get(sc, "x-data-bin", &len);
+    assert_non_null(first);
+    assert_int_equal(len, 3);
+    assert_memory_equal(first, "\001\002\003", 3);
+    used = r.ms.bytes;
+    for (i = 0; i < 100; i++) {
+        again = strata_grpc_md_get(sc, "x-data-bin", &len);
+        assert_ptr_equal(again, first);
+    }
+    assert_int_equal(r.ms.bytes, used);
+    strata_free(cc);
+    strata_free(sc);
+    unary_ok(&r);
+    rig_close(&r);
+}
+
 /* A metadata value received (trailer: from the trailers) is these bytes. */
 static void check_md(strata_stream *c, int trailer, const char *key,
                      const void *want, size_t n)
@@ -1980,6 +2025,7 @@ int main(void)
         cmocka_unit_test(test_bidi),
         cmocka_unit_test(test_many_calls),
         cmocka_unit_test(test_metadata_both_ways),
+        cmocka_unit_test(test_metadata_limits),
         cmocka_unit_test(test_status_message_round_trip),
         cmocka_unit_test(test_trailers_only),
         cmocka_unit_test(test_unimplemented),
