@@ -722,11 +722,13 @@ static ssize_t call_recv(strata_stream *s, void *buf, size_t len,
     ssize_t r;
 
     *flags = 0;
-    if (c->server && (c->finished || c->finishing))
+    if (c->server && c->finished)
         return STRATA_ERR_STATE;
     refresh(c);
     if (c->status >= 0 && !c->zmsg)
         return end_code(c);
+    if (c->server && c->finishing)  /* its finish waits for room */
+        return STRATA_ERR_STATE;
     if (c->server && c->half_closed)
         return STRATA_EOF;
     if (!c->server && !c->head_seen && (r = take_head(c)) != 0)
@@ -853,6 +855,17 @@ static const strata_stream_ops grpc_ops = {
 
 /* ---- calls on a call ------------------------------------------------- */
 
+/* The trailers could not go: the stream was reset or the connection
+ * failed. The call ends with what the transport says. */
+static void finish_failed(grpc_call *c, int r)
+{
+    char msg[64];
+
+    refresh(c);
+    snprintf(msg, sizeof msg, "transport failed: %s", strata_strerror(r));
+    set_end(c, STRATA_GRPC_UNAVAILABLE, msg);
+}
+
 int strata_grpc_finish(strata_stream *call, int status, const char *message,
                        const strata_grpc_md *md, size_t n)
 {
@@ -861,6 +874,7 @@ int strata_grpc_finish(strata_stream *call, int status, const char *message,
 
     if (!c || !c->server || status < 0)
         return STRATA_ERR_ARG;
+    refresh(c);
     if (c->status >= 0)
         return STRATA_ERR_STATE;
     if (c->finishing) {         /* a retry after NEED */
@@ -879,6 +893,8 @@ int strata_grpc_finish(strata_stream *call, int status, const char *message,
     if (r == 0) {
         set_end(c, c->fin_status, c->fin_message);
         c->finished = 1;
+    } else if (r != STRATA_NEED_READ && r != STRATA_NEED_WRITE) {
+        finish_failed(c, r);    /* the call is over either way */
     }
     return r;
 }

@@ -137,7 +137,10 @@ const strata_grpc_method *strata_grpc_method_of(strata_stream *call);
 int strata_grpc_send_head(strata_stream *call, const strata_grpc_md *md,
                           size_t n);
 /* Server: end the call. 0 when the trailers are on their way (or NEED_*:
- * call again), STRATA_ERR_STATE if it already ended. */
+ * call again; until then the call takes no more sends or receives,
+ * STRATA_ERR_STATE), STRATA_ERR_STATE if it already ended (a reset from
+ * the client ends it too: strata_grpc_status says how). Any other error
+ * ends the call with the transport's status. */
 int strata_grpc_finish(strata_stream *call, int status, const char *message,
                        const strata_grpc_md *md, size_t n);
 /* Client: wait for the response head: 0, NEED_*, or, when the call ended

@@ -1575,6 +1575,19 @@ static void test_cancel_by_client(void **state)
     assert_int_equal(end_of(&r, sc), STRATA_ERR_GRPC);
     strata_free(cc);
     strata_free(sc);
+    /* the server finishes a call the client cancelled: refused, and the
+     * call says it was cancelled */
+    cc = call(&r, "Bidi");
+    sc = serve(&r);
+    xfer(&r, cc, sc, msg, sizeof msg);
+    assert_int_equal(strata_grpc_cancel(cc), 0);
+    settle(&r);
+    assert_int_equal(strata_grpc_finish(sc, STRATA_GRPC_OK, NULL, NULL, 0),
+                     STRATA_ERR_STATE);
+    assert_int_equal(strata_grpc_status(sc), STRATA_GRPC_CANCELLED);
+    assert_int_equal(end_of(&r, sc), STRATA_ERR_GRPC);
+    strata_free(cc);
+    strata_free(sc);
     unary_ok(&r);
     rig_close(&r);
 }

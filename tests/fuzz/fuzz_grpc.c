@@ -94,7 +94,7 @@ typedef struct app_call {
     int tx_failed;          /* a send failed (not NEED) */
     int final;              /* recv returned a final status */
     long final_rv;
-    int shut, finished;
+    int shut, finished, finish_tried;
 } app_call;
 
 typedef struct run {
@@ -158,7 +158,8 @@ static void do_recv(run *r, app_call *c)
     if (need(n))
         return;
     if (n == STRATA_ERR_STATE) {    /* a server call that ended */
-        CHECK(r->server && (c->finished || strata_grpc_status(c->s) >= 0));
+        CHECK(r->server
+              && (c->finish_tried || strata_grpc_status(c->s) >= 0));
         return;
     }
     CHECK(n == STRATA_EOF || n == STRATA_ERR_GRPC || n == STRATA_ERR_PROTO
@@ -224,6 +225,8 @@ static void do_finish(run *r, app_call *c)
 
     CHECK(rv == 0 || need(rv) || rv < 0);
     CHECK(rv != STRATA_ERR_ARG);
+    if (rv == 0 || need(rv))
+        c->finish_tried = 1;    /* no more receives, even while NEED */
     if (rv == 0) {
         c->finished = 1;
         r->progress = 1;
