@@ -19,6 +19,9 @@
 #if defined(STRATA_WITH_H2) && defined(STRATA_WITH_WS)
 #include "../protos/ws_h2.h"
 #endif
+#ifdef STRATA_WITH_GRPC
+#include "../protos/grpc.h"
+#endif
 
 #include <errno.h>
 #include <stdarg.h>
@@ -46,7 +49,10 @@ static const char *const reserved_layers[] = {
 #ifndef STRATA_WITH_H2
     "h2",
 #endif
-    "grpc"
+#ifndef STRATA_WITH_GRPC
+    "grpc",
+#endif
+    "-"     /* keeps the list non-empty; never a layer name */
 };
 
 #ifdef STRATA_WITH_WS
@@ -69,7 +75,13 @@ static const char *const reserved_layers[] = {
 #else
 #define H2_NAME ""
 #endif
-#define KNOWN_NAMES "tcp, lines, len" WS_NAME TLS_NAME WSS_NAME H2_NAME
+#ifdef STRATA_WITH_GRPC
+#define GRPC_NAME ", grpc"
+#else
+#define GRPC_NAME ""
+#endif
+#define KNOWN_NAMES "tcp, lines, len" WS_NAME TLS_NAME WSS_NAME H2_NAME \
+                    GRPC_NAME
 
 /* Returns STRATA_ERR_ARG so a caller can write `return reason(...)`. */
 static int reason(char *err, size_t errlen, const char *fmt, ...)
@@ -99,6 +111,7 @@ static const char *kind_name(strata_layer_kind k)
     case STRATA_LAYER_WS: return "ws";
     case STRATA_LAYER_TLS: return "tls";
     case STRATA_LAYER_H2: return "h2";
+    case STRATA_LAYER_GRPC: return "grpc";
     }
     return "?";
 }
@@ -115,6 +128,9 @@ static const strata_layer_kind known_kinds[] = {
 #endif
 #ifdef STRATA_WITH_H2
     STRATA_LAYER_H2,
+#endif
+#ifdef STRATA_WITH_GRPC
+    STRATA_LAYER_GRPC,
 #endif
 };
 #define N_KNOWN (sizeof known_kinds / sizeof known_kinds[0])
@@ -170,17 +186,17 @@ static int parse_layer(const char *name, size_t len, strata_layer_kind *kind,
 #define WS_BELOW ""
 #endif
 
-/* h2 multiplexes: what sits on it sits on one of its streams, and so far
- * that is a WebSocket (RFC 8441) only; a byte layer would need a CONNECT
- * tunnel, which the builder does not make yet. Under it goes what carries
- * one connection: the transport, or tls. */
+/* h2 multiplexes: what sits on it sits on one of its streams. ws right
+ * on it is a WebSocket over an extended CONNECT (RFC 8441), grpc a gRPC
+ * call; any other layer rides a CONNECT tunnel, a byte stream. Under it
+ * goes what carries one connection: the transport, or tls. */
 static int check_h2_place(strata_layer_kind upper, strata_layer_kind k,
                           char *err, size_t errlen)
 {
-    if (k == STRATA_LAYER_H2 && upper != STRATA_LAYER_WS)
-        return reason(err, errlen, "only 'ws' may sit on 'h2' (WebSocket "
-                      "over HTTP/2); '%s' on 'h2' (through a CONNECT "
-                      "tunnel) is not supported yet", kind_name(upper));
+    if (upper == STRATA_LAYER_GRPC && k != STRATA_LAYER_H2)
+        return reason(err, errlen, "'grpc' goes right on 'h2' (a gRPC call "
+                      "is an HTTP/2 stream), found '%s' below it",
+                      kind_name(k));
     if (upper == STRATA_LAYER_H2 && !is_transport(k) &&
         k != STRATA_LAYER_TLS)
         return reason(err, errlen, "'h2' goes right on the transport (tcp or "
@@ -193,7 +209,7 @@ static int check_h2_place(strata_layer_kind upper, strata_layer_kind k,
  * ws carries messages, not a byte stream a layer above could frame: only
  * tls, which writes each record as one message, goes on it; below ws is
  * the transport, tls or h2. tls records are binary (lines could not carry
- * them): tls goes on the transport or on ws. */
+ * them): tls goes on the transport, on ws, or in a tunnel over h2. */
 static int check_place(strata_layer_kind upper, strata_layer_kind k,
                        char *err, size_t errlen)
 {
@@ -207,23 +223,32 @@ static int check_place(strata_layer_kind upper, strata_layer_kind k,
         return reason(err, errlen, "'ws' goes right on the transport (tcp or "
                       "unix)" WS_BELOW ", found '%s' below it", kind_name(k));
     if (upper == STRATA_LAYER_TLS && !is_transport(k) &&
-        k != STRATA_LAYER_WS)
+        k != STRATA_LAYER_WS && k != STRATA_LAYER_H2)
         return reason(err, errlen, "'tls' goes right on the transport (tcp "
-                      "or unix) or on 'ws': its records are binary, found "
-                      "'%s' below it", kind_name(k));
+                      "or unix), on 'ws' or on 'h2' (a tunnel): its records "
+                      "are binary, found '%s' below it", kind_name(k));
     return 0;
 }
 
-/* ws on h2 is the top layer: TLS inside that WebSocket would be a byte
- * stream through the multiplexer, not made yet either. */
-static int check_over_h2(const strata_uri *u, strata_layer_kind k,
-                         char *err, size_t errlen)
+/* A layer may come twice only as tls on both sides of h2 (TLS inside a
+ * tunnel over an HTTP/2 connection that has its own). */
+static int check_repeat(const strata_uri *u, strata_layer_kind k,
+                        char *err, size_t errlen)
 {
-    if (k != STRATA_LAYER_H2 || u->n_layers < 2)
-        return 0;
-    return reason(err, errlen, "'ws' on 'h2' must be the top (first) layer: "
-                  "'%s' over it (through HTTP/2) is not supported yet",
-                  kind_name(u->layers[u->n_layers - 2]));
+    int i, j;
+
+    for (i = 0; i < u->n_layers; i++) {
+        int h2_between = 0;
+
+        if (u->layers[i] != k)
+            continue;
+        for (j = i + 1; j < u->n_layers; j++)
+            h2_between |= u->layers[j] == STRATA_LAYER_H2;
+        if (k != STRATA_LAYER_TLS || !h2_between)
+            return reason(err, errlen, "layer '%s' given twice",
+                          kind_name(k));
+    }
+    return 0;
 }
 
 /* Append a layer, refusing a repeat and anything under the transport. */
@@ -232,17 +257,19 @@ static int add_layer(strata_uri *u, strata_layer_kind k, char *err,
 {
     int i;
 
-    for (i = 0; i < u->n_layers; i++)
-        if (u->layers[i] == k)
-            return reason(err, errlen, "layer '%s' given twice", kind_name(k));
+    if (check_repeat(u, k, err, errlen) != 0)
+        return STRATA_ERR_ARG;
+    if (k == STRATA_LAYER_GRPC && u->n_layers > 0)
+        return reason(err, errlen, "'grpc' must be the top (first) layer: "
+                      "gRPC messages carry no other layer, found '%s' "
+                      "above it", kind_name(u->layers[u->n_layers - 1]));
     for (i = 0; i < u->n_layers; i++)
         if (is_transport(u->layers[i]))
             return reason(err, errlen,
                           "'%s' must be the bottom (last) layer, found '%s' "
                           "below it", kind_name(u->layers[i]), kind_name(k));
     if (u->n_layers > 0 &&
-        (check_place(u->layers[u->n_layers - 1], k, err, errlen) != 0 ||
-         check_over_h2(u, k, err, errlen) != 0))
+        check_place(u->layers[u->n_layers - 1], k, err, errlen) != 0)
         return STRATA_ERR_ARG;
     if (u->n_layers >= STRATA_URI_MAX_LAYERS)
         return reason(err, errlen, "too many layers");
@@ -555,16 +582,33 @@ static int apply_tls_settings(strata_tls_config *c, const strata_uri_tls *t,
     return 0;
 }
 
-/* The ALPN list of a URI's tls layer: the caller's, else "h2" under h2
- * (RFC 9113 3.2: HTTP/2 over TLS is agreed by ALPN). */
-static const char *alpn_of(const strata_uri *u)
+/* Whether the URI has a tls layer under h2 (it carries the connection). */
+static int tls_under_h2(const strata_uri *u)
 {
+    int i, h2 = 0;
+
+    for (i = 0; i < u->n_layers; i++) {
+        h2 |= u->layers[i] == STRATA_LAYER_H2;
+        if (h2 && u->layers[i] == STRATA_LAYER_TLS)
+            return 1;
+    }
+    return 0;
+}
+
+/* The ALPN list of a URI's tls layer: the caller's, else "h2" under h2
+ * (RFC 9113 3.2: HTTP/2 over TLS is agreed by ALPN). A tls layer in a
+ * tunnel above h2 takes the caller's list only when no tls is under h2:
+ * the list names what the connection speaks. */
+static const char *alpn_of(const strata_uri *u, int above_h2)
+{
+    if (above_h2)
+        return tls_under_h2(u) ? NULL : u->tls.alpn;
     if (u->tls.alpn != NULL || !strata_uri_has_layer(u, STRATA_LAYER_H2))
         return u->tls.alpn;
     return "h2";
 }
 
-static int make_tls_config(const strata_uri *u, int server,
+static int make_tls_config(const strata_uri *u, int server, int above_h2,
                            const strata_allocator *alloc,
                            strata_tls_config **out, char *err, size_t errlen)
 {
@@ -580,7 +624,7 @@ static int make_tls_config(const strata_uri *u, int server,
         reason(err, errlen, "out of memory making the tls configuration");
         return STRATA_ERR_NOMEM;
     }
-    r = apply_tls_settings(c, t, alpn_of(u), server, err, errlen);
+    r = apply_tls_settings(c, t, alpn_of(u, above_h2), server, err, errlen);
     if (r != 0) {
         strata_tls_config_free(c);
         return r;
@@ -678,9 +722,9 @@ static int valid_layers(const strata_uri *u)
     return is_transport(u->layers[u->n_layers - 1]);
 }
 
-/* Push the layers above the transport up to layer `first` (0: all), the
- * one just above the transport first. */
-static int push_all(const strata_uri *u, int first, int server,
+/* Push layers from..first over bottom (from is the one right above it;
+ * layers are numbered top first). On failure bottom is freed. */
+static int push_all(const strata_uri *u, int from, int first, int server,
                     strata_tls_config *cfg, strata_stream *bottom,
                     const strata_allocator *alloc, strata_stream **top,
                     char *err, size_t errlen)
@@ -688,7 +732,7 @@ static int push_all(const strata_uri *u, int first, int server,
     strata_stream *s = bottom;
     int i;
 
-    for (i = u->n_layers - 2; i >= first; i--) {
+    for (i = from; i >= first; i--) {
         strata_stream *up;
         int r = push_layer(u, i, server, cfg, s, alloc, &up, err, errlen);
         if (r != 0) {
@@ -701,32 +745,58 @@ static int push_all(const strata_uri *u, int first, int server,
     return 0;
 }
 
+#ifdef STRATA_WITH_TLS
+/* Whether layers from..first hold a tls layer. */
+static int tls_in(const strata_uri *u, int from, int first)
+{
+    int i;
+
+    for (i = from; i >= first; i--)
+        if (u->layers[i] == STRATA_LAYER_TLS)
+            return 1;
+    return 0;
+}
+#endif
+
 /* push_all with the tls configuration: u->tls.config, or one made for
  * this stack alone (the tls layer keeps a reference, ours goes at the
- * end). On failure bottom is freed. */
-static int push_with_config(const strata_uri *u, int first, int server,
-                            strata_stream *bottom,
-                            const strata_allocator *alloc,
-                            strata_stream **top, char *err, size_t errlen)
+ * end). above_h2: the layers ride an HTTP/2 stream (ALPN, alpn_of). On
+ * failure bottom is freed. */
+static int push_range(const strata_uri *u, int from, int first, int server,
+                      int above_h2, strata_stream *bottom,
+                      const strata_allocator *alloc, strata_stream **top,
+                      char *err, size_t errlen)
 {
     strata_tls_config *cfg = NULL;
     int r;
 
 #ifdef STRATA_WITH_TLS
-    if (u->tls.config == NULL && strata_uri_has_layer(u, STRATA_LAYER_TLS)) {
-        r = make_tls_config(u, server, alloc, &cfg, err, errlen);
+    if (u->tls.config == NULL && tls_in(u, from, first)) {
+        r = make_tls_config(u, server, above_h2, alloc, &cfg, err, errlen);
         if (r != 0) {
             strata_free(bottom);
             return r;
         }
     }
-    r = push_all(u, first, server, cfg != NULL ? cfg : u->tls.config, bottom,
-                 alloc, top, err, errlen);
+    r = push_all(u, from, first, server, cfg != NULL ? cfg : u->tls.config,
+                 bottom, alloc, top, err, errlen);
     strata_tls_config_free(cfg);
 #else
-    r = push_all(u, first, server, cfg, bottom, alloc, top, err, errlen);
+    (void)above_h2;
+    r = push_all(u, from, first, server, cfg, bottom, alloc, top, err,
+                 errlen);
 #endif
     return r;
+}
+
+/* The layers between the transport and `first`. */
+static int push_with_config(const strata_uri *u, int first, int server,
+                            strata_stream *bottom,
+                            const strata_allocator *alloc,
+                            strata_stream **top, char *err, size_t errlen)
+{
+    return push_range(u, u->n_layers - 2, first, server, 0, bottom, alloc,
+                      top, err, errlen);
 }
 
 /* An h2 URI is a connection with streams, not one stream. */
@@ -852,7 +922,7 @@ int strata_uri_tls_config(const strata_uri *u, const strata_allocator *alloc,
         return reason(err, errlen, "invalid arguments to "
                       "strata_uri_tls_config");
 #ifdef STRATA_WITH_TLS
-    return make_tls_config(u, u->server, alloc, config, err, errlen);
+    return make_tls_config(u, u->server, 0, alloc, config, err, errlen);
 #else
     (void)alloc;
     return reason(err, errlen, "layer 'tls' is not built in this version");
@@ -864,7 +934,9 @@ int strata_uri_has_messages(const strata_uri *u)
     if (u == NULL || u->n_layers < 1)
         return 0;
     return u->layers[0] == STRATA_LAYER_LINES ||
-           u->layers[0] == STRATA_LAYER_LEN || u->layers[0] == STRATA_LAYER_WS;
+           u->layers[0] == STRATA_LAYER_LEN ||
+           u->layers[0] == STRATA_LAYER_WS ||
+           u->layers[0] == STRATA_LAYER_GRPC;
 }
 
 /* ---- HTTP/2 ---- */
@@ -1081,6 +1153,124 @@ int strata_uri_h2_connect(const strata_uri *u, const strata_allocator *alloc,
 #endif
 }
 
+#ifdef STRATA_WITH_H2
+/* The layers above layer `from` (they ride the stream or the WebSocket
+ * just opened), as clients or servers. */
+static int push_above(const strata_uri *u, int from, int server,
+                      strata_stream *s, const strata_allocator *alloc,
+                      strata_stream **top, char *err, size_t errlen)
+{
+    if (from < 0) {
+        *top = s;
+        return 0;
+    }
+    return push_range(u, from, 0, server, 1, s, alloc, top, err, errlen);
+}
+
+/* A tunnel: CONNECT to HOST:PORT (RFC 9113 8.5), then the layers above
+ * on the stream once a 2xx came; *top holds the stream in between. */
+static int open_tunnel(const strata_uri *u, strata_h2 *h,
+                       const strata_allocator *alloc, strata_stream **top,
+                       char *err, size_t errlen)
+{
+    char authority[HOST_HEADER_MAX];
+    strata_h2_header head[2];
+    strata_stream *s;
+    int r, status;
+
+    if (*top == NULL) {
+        host_header(u, authority, sizeof authority);
+        head[0].name = ":method";
+        head[0].value = "CONNECT";
+        head[1].name = ":authority";
+        head[1].value = authority;
+        r = strata_h2_request(h, head, 2, 0, top);
+        if (r != 0)
+            return is_need(r) ? r : open_failed(r, "the tunnel", err, errlen);
+    }
+    r = strata_h2_response_head(*top);
+    if (is_need(r))
+        return r;
+    status = strata_h2_status(*top);
+    if (r == 0 && (status < 200 || status > 299)) {
+        reason(err, errlen, "the server refused the CONNECT tunnel: HTTP "
+               "status %d", status);
+        r = STRATA_ERR_PROTO;
+    } else if (r != 0) {
+        open_failed(r, "the tunnel", err, errlen);
+    }
+    s = *top;
+    *top = NULL;
+    if (r != 0) {
+        strata_free(s);
+        return r;
+    }
+    return push_above(u, h2_index(u) - 1, 0, s, alloc, top, err, errlen);
+}
+
+#ifdef STRATA_WITH_GRPC
+static void grpc_opts_of(const strata_uri *u, strata_grpc_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->timeout_ms = u->grpc.timeout_ms;
+    o->encoding = u->grpc.gzip ? "gzip" : NULL;
+    o->max_recv = u->grpc.max_message;
+    o->max_send = u->grpc.max_message;
+}
+
+/* grpc+h2://HOST:PORT/pkg.Svc/Method: one call; never waits. */
+static int open_grpc(const strata_uri *u, strata_h2 *h,
+                     const strata_allocator *alloc, strata_stream **top,
+                     char *err, size_t errlen)
+{
+    char authority[HOST_HEADER_MAX];
+    strata_grpc_opts o;
+    int r;
+
+    if (u->path[0] == '\0')
+        return reason(err, errlen, "a grpc URI names its method: "
+                      "grpc+h2://HOST:PORT/package.Service/Method");
+    host_header(u, authority, sizeof authority);
+    grpc_opts_of(u, &o);
+    o.path = u->path;
+    o.authority = authority;
+    o.scheme = scheme_of(u);
+    r = strata_grpc_call(h, &o, alloc, top);
+    if (r != 0)
+        return open_failed(r, "the gRPC call", err, errlen);
+    return 0;
+}
+#endif
+
+/* What sits right on h2 decides how its stream is opened. */
+static int open_above(const strata_uri *u, strata_h2 *h,
+                      const strata_allocator *alloc, strata_stream **top,
+                      char *err, size_t errlen)
+{
+    int i = h2_index(u);
+
+    if (i == 0)
+        return open_request(u, h, top, err, errlen);
+#ifdef STRATA_WITH_GRPC
+    if (u->layers[i - 1] == STRATA_LAYER_GRPC)
+        return open_grpc(u, h, alloc, top, err, errlen);
+#endif
+#ifdef STRATA_WITH_WS
+    if (u->layers[i - 1] == STRATA_LAYER_WS) {
+        strata_stream *ws;
+        int r = open_ws(u, h, alloc, top, err, errlen);
+
+        if (r != 0)
+            return r;
+        ws = *top;
+        *top = NULL;
+        return push_above(u, i - 2, 0, ws, alloc, top, err, errlen);
+    }
+#endif
+    return open_tunnel(u, h, alloc, top, err, errlen);
+}
+#endif
+
 int strata_uri_h2_open(const strata_uri *u, strata_h2 *h,
                        const strata_allocator *alloc, strata_stream **top,
                        char *err, size_t errlen)
@@ -1090,19 +1280,147 @@ int strata_uri_h2_open(const strata_uri *u, strata_h2 *h,
     if (r != 0)
         return r;
 #ifdef STRATA_WITH_H2
-    /* *top: NULL, or (ws) the stream this connection is opening */
+    /* *top: NULL, or the stream this connection is opening */
     if (h == NULL || (*top != NULL && (h2_index(u) == 0 ||
                                        strata_h2_of(*top) != h)))
         return reason(err, errlen, "invalid arguments to strata_uri_h2_open");
-#ifdef STRATA_WITH_WS
-    if (h2_index(u) > 0) /* ws is all that sits on h2 */
-        return open_ws(u, h, alloc, top, err, errlen);
-#else
-    (void)alloc; /* a request stream comes from the connection's */
-#endif
-    return open_request(u, h, top, err, errlen);
+    return open_above(u, h, alloc, top, err, errlen);
 #else
     (void)h;
+    (void)alloc;
+    return STRATA_ERR_ARG;
+#endif
+}
+
+/* ---- the server side of the layers above h2 ---- */
+
+#ifdef STRATA_WITH_H2
+/* Refuse a stream with an HTTP status; the stream goes. */
+static int serve_refuse(strata_stream *stream, int status, const char *why,
+                        char *err, size_t errlen)
+{
+    (void)strata_h2_respond(stream, status, NULL, 0, STRATA_H2_END_STREAM);
+    strata_free(stream);
+    reason(err, errlen, "%s (answered %d)", why, status);
+    return STRATA_ERR_PROTO;
+}
+
+/* A CONNECT tunnel: 200, then the layers above as servers. */
+static int serve_tunnel(const strata_uri *u, strata_stream *stream,
+                        const strata_allocator *alloc, strata_stream **top,
+                        char *err, size_t errlen)
+{
+    const char *method = strata_h2_get(stream, ":method");
+    int r;
+
+    if (method == NULL || strcmp(method, "CONNECT") != 0)
+        return serve_refuse(stream, 405, "this server takes CONNECT "
+                            "tunnels only", err, errlen);
+    if (strata_h2_get(stream, ":protocol") != NULL)
+        return serve_refuse(stream, 501, "this server takes plain CONNECT "
+                            "tunnels, not an extended CONNECT", err, errlen);
+    r = strata_h2_respond(stream, 200, NULL, 0, 0);
+    if (r != 0) {
+        strata_free(stream);
+        reason(err, errlen, "cannot answer the tunnel: %s",
+               strata_strerror(r));
+        return r;
+    }
+    return push_above(u, h2_index(u) - 1, 1, stream, alloc, top, err,
+                      errlen);
+}
+
+#ifdef STRATA_WITH_WS
+/* An extended CONNECT for a WebSocket (RFC 8441), then the layers above
+ * it; NEED_* leaves the stream to the caller for another try. */
+static int serve_ws(const strata_uri *u, strata_stream *stream,
+                    const strata_allocator *alloc, strata_stream **top,
+                    char *err, size_t errlen)
+{
+    const char *protocols[2];
+    char host[HOST_HEADER_MAX];
+    strata_stream *ws;
+    strata_ws_opts o;
+    int r;
+
+    ws_opts_of(u, 1, host, sizeof host, protocols, &o);
+    r = strata_ws_h2_accept(stream, &o, alloc, &ws);
+    if (is_need(r))
+        return r;
+    if (r != 0) {
+        strata_free(stream);
+        reason(err, errlen, "the WebSocket request was refused (:status "
+               "400 or 501 answered) or its connection failed");
+        return r;
+    }
+    return push_above(u, h2_index(u) - 2, 1, ws, alloc, top, err, errlen);
+}
+#endif
+
+#ifdef STRATA_WITH_GRPC
+/* A gRPC call to the URI's path; the call layer answers the others. */
+static int serve_grpc(const strata_uri *u, strata_stream *stream,
+                      const strata_allocator *alloc, strata_stream **top,
+                      char *err, size_t errlen)
+{
+    strata_grpc_method m;
+    strata_grpc_opts o;
+    int r;
+
+    grpc_opts_of(u, &o);
+    o.encoding = NULL;  /* a server answers in the client's encoding */
+    m.path = u->path;
+    m.ud = NULL;
+    o.methods = &m;
+    o.n_methods = 1;
+    r = strata_grpc_accept(stream, &o, alloc, top);
+    if (r == STRATA_ERR_UNSUPPORTED)
+        reason(err, errlen, "a gRPC call to another method or in an "
+               "unknown encoding (answered UNIMPLEMENTED)");
+    else if (r != 0)
+        reason(err, errlen, "not a gRPC call (answered with an HTTP error "
+               "and INTERNAL): %s", strata_strerror(r));
+    return r;
+}
+#endif
+
+static int serve_above(const strata_uri *u, strata_stream *stream,
+                       const strata_allocator *alloc, strata_stream **top,
+                       char *err, size_t errlen)
+{
+    strata_layer_kind on_h2 = u->layers[h2_index(u) - 1];
+
+#ifdef STRATA_WITH_GRPC
+    if (on_h2 == STRATA_LAYER_GRPC)
+        return serve_grpc(u, stream, alloc, top, err, errlen);
+#endif
+#ifdef STRATA_WITH_WS
+    if (on_h2 == STRATA_LAYER_WS)
+        return serve_ws(u, stream, alloc, top, err, errlen);
+#endif
+    (void)on_h2;
+    return serve_tunnel(u, stream, alloc, top, err, errlen);
+}
+#endif
+
+int strata_uri_h2_serve(const strata_uri *u, strata_stream *stream,
+                        const strata_allocator *alloc, strata_stream **top,
+                        char *err, size_t errlen)
+{
+    int r = h2_args(u, top, "strata_uri_h2_serve", err, errlen);
+
+    if (top != NULL)
+        *top = NULL;
+    if (r == 0 && stream == NULL)
+        r = reason(err, errlen, "invalid arguments to strata_uri_h2_serve");
+    if (r != 0)
+        return r;
+#ifdef STRATA_WITH_H2
+    if (h2_index(u) == 0)
+        return reason(err, errlen, "an h2 URI with nothing above h2: its "
+                      "requests are the application's to answer");
+    return serve_above(u, stream, alloc, top, err, errlen);
+#else
     (void)alloc;
     return STRATA_ERR_ARG;
 #endif

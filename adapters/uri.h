@@ -2,27 +2,36 @@
  *
  * Form: LAYERS://HOST:PORT[/PATH], layers joined by '+', the top layer
  * first, TCP implied at the bottom; unix:PATH-form "LAYERS+unix://PATH"
- * puts a Unix-domain socket at the bottom. Layers known so far: tcp,
- * lines (LF records), len (4-byte length-prefixed records) and, when built
- * with them, ws (STRATA_WITH_WS: WebSocket, "ws://HOST:PORT/PATH" is ws
- * over tcp; "ws+unix:///SOCKET" requests "/") and tls (STRATA_WITH_TLS:
- * "tls://HOST:PORT" is tls over tcp; "wss" stands for "ws+tls").
+ * puts a Unix-domain socket at the bottom. Layers: tcp, lines (LF
+ * records), len (4-byte length-prefixed records) and, when built with
+ * them, ws (STRATA_WITH_WS: WebSocket, "ws://HOST:PORT/PATH" is ws over
+ * tcp; "ws+unix:///SOCKET" requests "/"), tls (STRATA_WITH_TLS:
+ * "tls://HOST:PORT" is tls over tcp; "wss" stands for "ws+tls"), h2
+ * (STRATA_WITH_H2) and grpc (STRATA_WITH_GRPC).
  * Where a layer may sit:
  *  - ws carries messages, not a byte stream a layer above could frame:
  *    it is the top layer, or right under tls (TLS inside a WebSocket,
  *    "tls+ws://": tls writes each record as one message and reads bytes);
- *    below it is the transport or tls.
- *  - tls sits right on the transport or on ws (its records are binary, so
- *    lines could not carry them, and nothing else below makes sense yet);
- *    byte-stream layers (lines, len) and ws may sit on it.
- *  - h2 (STRATA_WITH_H2: HTTP/2, nghttp2) sits right on the transport
- *    (prior knowledge: "h2://HOST:PORT/PATH") or on tls ("h2+tls://", ALPN
- *    "h2"). It multiplexes, so its stack has another shape (see "HTTP/2"
- *    below): the layers under it carry one connection, and what is above
- *    it sits on one of its streams. Only ws goes above it, as the top
- *    layer ("ws+h2://", "ws+h2+tls://": WebSocket over an extended CONNECT
- *    stream, RFC 8441); byte layers through CONNECT tunnels are not
- *    supported yet and are refused with that reason.
+ *    below it is the transport, tls or h2.
+ *  - tls sits right on the transport, on ws, or on h2 (in a tunnel, see
+ *    below): its records are binary, so lines could not carry them.
+ *    Byte-stream layers (lines, len) and ws may sit on it. tls may come
+ *    twice, once on each side of h2 ("lines+tls+h2+tls://").
+ *  - h2 (HTTP/2, nghttp2) sits right on the transport (prior knowledge:
+ *    "h2://HOST:PORT/PATH") or on tls ("h2+tls://", ALPN "h2"). It
+ *    multiplexes, so its stack has another shape (see "HTTP/2" below):
+ *    the layers under it carry one connection, and what is above it sits
+ *    on one of its streams. ws right on it is a WebSocket over an
+ *    extended CONNECT stream (RFC 8441: "ws+h2://", "ws+h2+tls://"; tls
+ *    may go on that WebSocket as on any: "tls+ws+h2://"); grpc goes right
+ *    on it as the top layer ("grpc+h2+tls://HOST:PORT/pkg.Svc/Method":
+ *    one gRPC call per stack, its messages are the stack's messages); any
+ *    other layer above h2 rides a CONNECT tunnel (RFC 9113 8.5) to
+ *    HOST:PORT, a byte stream on which the rules above hold again:
+ *    "lines+h2://", "lines+tls+h2://" (TLS inside the tunnel),
+ *    "len+tls+h2+tls://", "ws+tls+h2://" (a WebSocket by HTTP/1.1 Upgrade
+ *    inside TLS inside the tunnel; "ws+h2" is always RFC 8441).
+ *  - grpc goes right on h2 and nothing goes on grpc.
  * A name this build does not know is refused with a message that says so.
  *
  * TLS settings do not fit in the URI's text: they are u->tls. A client
@@ -30,7 +39,10 @@
  * it (an IP literal against the certificate's IP addresses; "localhost"
  * stands for a Unix socket's host), with the CAs of tls.ca or the
  * system's. A server needs tls.cert and tls.key. Under h2, ALPN "h2" is
- * offered (client) or required (server) unless tls.alpn names others.
+ * offered (client) or required (server) unless tls.alpn names others; a
+ * tls layer in a tunnel offers tls.alpn only when no tls is under h2. The
+ * same settings (and tls.config, when given) serve both tls layers of a
+ * URI that has two.
  *
  * HTTP/2. An h2 URI is not one stream but a connection with streams, so
  * strata_uri_stack and strata_uri_connect refuse it; it is built in two
@@ -70,7 +82,8 @@ typedef enum strata_layer_kind {
     STRATA_LAYER_LEN,
     STRATA_LAYER_WS,
     STRATA_LAYER_TLS,
-    STRATA_LAYER_H2
+    STRATA_LAYER_H2,
+    STRATA_LAYER_GRPC
 } strata_layer_kind;
 
 /* A TLS configuration (protos/tls.h) and an HTTP/2 connection
@@ -112,6 +125,15 @@ typedef struct strata_uri_tls {
     strata_tls_config *config; /* a ready config (see above), or NULL */
 } strata_uri_tls;
 
+/* Settings of the grpc layer, zeroed by strata_uri_parse like ws's. */
+typedef struct strata_uri_grpc {
+    long timeout_ms;       /* client: the call's deadline (grpc-timeout),
+                              0 for none */
+    int gzip;              /* client: compress requests with gzip */
+    size_t max_message;    /* both: largest message received or sent, 0
+                              for the call layer's default (4 MiB) */
+} strata_uri_grpc;
+
 typedef struct strata_uri {
     strata_layer_kind layers[STRATA_URI_MAX_LAYERS]; /* top first */
     int n_layers;          /* including the bottom transport */
@@ -123,6 +145,7 @@ typedef struct strata_uri {
                               caller */
     strata_uri_ws ws;
     strata_uri_tls tls;
+    strata_uri_grpc grpc;
 } strata_uri;
 
 /* Parse text into *u. Returns 0, or STRATA_ERR_ARG with a reason in err. */
@@ -194,6 +217,44 @@ int strata_uri_h2_connect(const strata_uri *u, const strata_allocator *alloc,
 int strata_uri_h2_open(const strata_uri *u, strata_h2 *h,
                        const strata_allocator *alloc, strata_stream **top,
                        char *err, size_t errlen);
+/* The other layers above h2, opened by strata_uri_h2_open the same way
+ * (layers above a WebSocket over h2, "tls+ws+h2://", are built on it once
+ * it is open):
+ *  - "grpc+h2://HOST:PORT/pkg.Svc/Method": a gRPC call (protos/grpc.h)
+ *    with :authority HOST:PORT and u->grpc's settings; 0 at once (the
+ *    call's head goes out with it), *top the call: each message sent is a
+ *    request message (STRATA_MSG_END ends one), strata_shutdown ends the
+ *    requests, and the call's end is STRATA_EOF (status OK) or
+ *    STRATA_ERR_GRPC (strata_grpc_status says which).
+ *  - a tunnel ("lines+h2://", "tls+h2+tls://", ...): a CONNECT with
+ *    :authority HOST:PORT; NEED_* until the server answered 2xx, then the
+ *    layers above are built on the tunnel stream as strata_uri_stack
+ *    builds them on a socket (clients), and *top is their top.
+ *    STRATA_ERR_PROTO when the server refused (its :status in the
+ *    reason). */
+
+/* Server: answer one stream accepted on an h2 server connection
+ * (strata_h2_accept) as the layers above h2 in u say, without blocking
+ * (NEED_*: the answer could not go out yet; call again with the same
+ * stream, which is still the caller's):
+ *  - ws: the WebSocket (extended CONNECT, RFC 8441; strata_ws_h2_accept
+ *    with u->ws's settings);
+ *  - grpc: a gRPC call to the URI's path (strata_grpc_accept with one
+ *    method, u->path; another path is answered UNIMPLEMENTED by the call
+ *    layer, STRATA_ERR_UNSUPPORTED here, a request that is not gRPC
+ *    with an HTTP error, STRATA_ERR_PROTO);
+ *  - a tunnel: a CONNECT is answered 200 and the layers above are built
+ *    on it as servers (u->tls must hold a server's settings);
+ *  - nothing above h2 ("h2://"): refused (STRATA_ERR_ARG), the caller
+ *    answers plain requests itself.
+ * A stream that asks for something else (a CONNECT where a WebSocket is
+ * served, a POST where a tunnel is) is answered with an HTTP error status
+ * (400, 405 or 501) and STRATA_ERR_PROTO is returned, with the reason.
+ * On 0 *top is the caller's (strata_free) and owns the stream; on an
+ * error the stream was answered and freed, and *top is NULL. */
+int strata_uri_h2_serve(const strata_uri *u, strata_stream *stream,
+                        const strata_allocator *alloc, strata_stream **top,
+                        char *err, size_t errlen);
 
 /* Make a TLS configuration from u->tls, a server's when u->server is set,
  * else a client's; memory from alloc (kept by the config: it must outlive

@@ -62,7 +62,14 @@
 #else
 #define H2_NAME ""
 #endif
-#define KNOWN "(known: tcp, lines, len" WS_NAME TLS_NAME WSS_NAME H2_NAME ")"
+#ifdef STRATA_WITH_GRPC
+#define GRPC_NAME ", grpc"
+#define GRPC STRATA_LAYER_GRPC
+#else
+#define GRPC_NAME ""
+#endif
+#define KNOWN "(known: tcp, lines, len" WS_NAME TLS_NAME WSS_NAME H2_NAME \
+              GRPC_NAME ")"
 
 /* What is said of ws's place depends on whether tls may go around it. */
 #ifdef STRATA_WITH_TLS
@@ -90,18 +97,21 @@
 #else
 #define NOT_BUILT_H2_TLS "tls"
 #endif
-/* Only ws goes on h2 so far; h2 goes on what carries one connection. */
-#define ON_H2 "only 'ws' may sit on 'h2' (WebSocket over HTTP/2); '"
-#define ON_H2_END "' on 'h2' (through a CONNECT tunnel) is not supported yet"
+/* h2 goes on what carries one connection; grpc right on h2. */
+#define GRPC_ON "'grpc' goes right on 'h2' (a gRPC call is an HTTP/2 " \
+                "stream), found '"
+#define GRPC_TOP "'grpc' must be the top (first) layer: gRPC messages " \
+                 "carry no other layer, found '"
 #define H2_BELOW "'h2' goes right on the transport (tcp or unix) or on " \
                  "'tls', found '"
-#define TLS_BELOW "'tls' goes right on the transport (tcp or unix) or on " \
-                  "'ws': its records are binary, found '"
+#define TLS_BELOW "'tls' goes right on the transport (tcp or unix), on " \
+                  "'ws' or on 'h2' (a tunnel): its records are binary, " \
+                  "found '"
 
 typedef struct accepted {
     const char *text;
     int n;
-    strata_layer_kind layers[4];
+    strata_layer_kind layers[6];
     const char *host, *port, *path;
 } accepted;
 
@@ -158,10 +168,34 @@ static const accepted good[] = {
     { "ws+h2://h:80/chat", 3, { WS, H2, TCP }, "h", "80", "/chat" },
     { "ws+h2+unix:///w", 3, { WS, H2, UNIX }, "/w", "", "" },
 #endif
+#ifdef STRATA_WITH_H2
+    /* byte layers ride CONNECT tunnels */
+    { "lines+h2://h:1", 3, { LINES, H2, TCP }, "h", "1", "" },
+    { "len+h2+unix:///p", 3, { LEN, H2, UNIX }, "/p", "", "" },
+#endif
+#if defined(STRATA_WITH_H2) && defined(STRATA_WITH_TLS)
+    { "tls+h2://h:1", 3, { TLS, H2, TCP }, "h", "1", "" },
+    { "lines+h2+tls://h:1", 4, { LINES, H2, TLS, TCP }, "h", "1", "" },
+    { "lines+tls+h2://h:1", 4, { LINES, TLS, H2, TCP }, "h", "1", "" },
+    { "len+tls+h2+tls://h:1/x", 5, { LEN, TLS, H2, TLS, TCP }, "h", "1",
+      "/x" },
+    { "tls+h2+tls://h:1", 4, { TLS, H2, TLS, TCP }, "h", "1", "" },
+#endif
+#ifdef STRATA_WITH_GRPC
+    { "grpc+h2://h:80/p.S/M", 3, { GRPC, H2, TCP }, "h", "80", "/p.S/M" },
+    { "grpc+h2+tls://h:443/p.S/M", 4, { GRPC, H2, TLS, TCP }, "h", "443",
+      "/p.S/M" },
+    { "grpc+h2+unix:///g", 3, { GRPC, H2, UNIX }, "/g", "", "" },
+#endif
 #if defined(STRATA_WITH_H2) && defined(STRATA_WITH_WS) && \
     defined(STRATA_WITH_TLS)
     { "ws+h2+tls://h:443/c", 4, { WS, H2, TLS, TCP }, "h", "443", "/c" },
     { "h2+tls+ws://h:80/t", 4, { H2, TLS, WS, TCP }, "h", "80", "/t" },
+    { "tls+ws+h2://h:1", 4, { TLS, WS, H2, TCP }, "h", "1", "" },
+    { "lines+tls+ws+h2+tls://h:1", 6, { LINES, TLS, WS, H2, TLS, TCP }, "h",
+      "1", "" },
+    { "wss+h2://h:1", 4, { WS, TLS, H2, TCP }, "h", "1", "" },
+    { "ws+tls+h2+tls://h:1", 5, { WS, TLS, H2, TLS, TCP }, "h", "1", "" },
 #endif
 };
 
@@ -206,10 +240,16 @@ static const refused bad[] = {
     { "+tcp://h:80", "empty layer name" },
     { "lines++tcp://h:80", "empty layer name" },
 #ifdef STRATA_WITH_H2
+#ifdef STRATA_WITH_GRPC
+    { "grpc://h:80", GRPC_ON "tcp' below it" },
+    { "grpc+lines+h2://h:80", GRPC_ON "lines' below it" },
+    { "lines+grpc+h2://h:80", GRPC_TOP "lines' above it" },
+    { "grpc+grpc+h2://h:80", "layer 'grpc' given twice" },
+    { "h2+grpc://h:80", GRPC_TOP "h2' above it" },
+#else
     { "grpc+h2://h:80", "layer 'grpc' is not built in this version" },
+#endif
     { "H2://h:80", "unknown layer 'H2' " KNOWN },
-    { "lines+h2://h:1", ON_H2 "lines" ON_H2_END },
-    { "len+h2+unix:///p", ON_H2 "len" ON_H2_END },
     { "h2+lines://h:1", H2_BELOW "lines' below it" },
     { "h2+len+unix:///p", H2_BELOW "len' below it" },
     { "h2+h2://h:1", "layer 'h2' given twice" },
@@ -222,9 +262,10 @@ static const refused bad[] = {
     { "lines+h2://h:80", "layer 'h2' is not built in this version" },
 #endif
 #if defined(STRATA_WITH_H2) && defined(STRATA_WITH_TLS)
-    { "tls+h2://h:1", ON_H2 "tls" ON_H2_END },
-    { "lines+h2+tls://h:1", ON_H2 "lines" ON_H2_END },
     { "h2+tls+lines://h:1", TLS_BELOW "lines' below it" },
+    { "tls+tls+h2://h:1", "layer 'tls' given twice" },
+    { "tls+h2+tls+tls://h:1", "layer 'tls' given twice" },
+    { "h2+tls+h2://h:1", "layer 'h2' given twice" },
 #else
     { "h2+tls://h:80", "layer '" NOT_BUILT_H2_TLS "' is not built in this "
       "version" },
@@ -236,13 +277,11 @@ static const refused bad[] = {
 #endif
 #if defined(STRATA_WITH_H2) && defined(STRATA_WITH_WS) && \
     defined(STRATA_WITH_TLS)
-    { "tls+ws+h2://h:1", "'ws' on 'h2' must be the top (first) layer: 'tls' "
-      "over it (through HTTP/2) is not supported yet" },
-    { "lines+tls+ws+h2://h:1", "'ws' on 'h2' must be the top (first) "
-      "layer: 'tls' over it (through HTTP/2) is not supported yet" },
-    { "wss+h2://h:1", ON_H2 "tls" ON_H2_END },
+    { "ws+h2+tls+h2://h:1", "layer 'h2' given twice" },
 #endif
+#ifndef STRATA_WITH_GRPC
     { "grpc+h2+tls://h:80", "layer 'grpc' is not built in this version" },
+#endif
 #ifdef STRATA_WITH_TLS
     { "TLS://h:80", "unknown layer 'TLS' " KNOWN },
     { "tls+lines://h:1", TLS_BELOW "lines' below it" },
