@@ -16,6 +16,7 @@ pkgs=(
   libprotobuf-c-dev protobuf-c-compiler # gRPC messages (protoc-c)
   python3-grpcio python3-protobuf protobuf-compiler # gRPC interop peer
   libgrpc++-dev protobuf-compiler-grpc  # C++ gRPC baseline (bench)
+  gcc-arm-none-eabi libnewlib-arm-none-eabi # embedded profile (Cortex-M4)
   clang-14 libclang-rt-14-dev           # sanitizers and libFuzzer
   valgrind                              # the memcheck run
   procps                                # ps/pkill in the end-to-end tests
