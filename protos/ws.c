@@ -63,11 +63,13 @@
 
 #include <strata/wbuf.h>
 
+#include <string.h>
+#ifndef STRATA_EMBEDDED
 #include <errno.h>
 #include <fcntl.h>
-#include <string.h>
 #include <sys/random.h>
 #include <unistd.h>
+#endif
 
 #define DEFAULT_LIMIT ((size_t)16 * 1024 * 1024)
 #define DEFAULT_HEAD 8192
@@ -78,6 +80,9 @@
  * calls and the client, not the server, limited loopback echo (1.3 GB/s
  * against 2.1 at 64 KiB, bench/README.md). Servers allocate no tx scratch. */
 #define DEFAULT_CLIENT_SCRATCH 65536
+/* In caller storage (strata_ws_init) memory is the caller's to spend: a
+ * small masking buffer, frames go down in chunks of it. */
+#define DEFAULT_FIXED_SCRATCH 256
 #define MIN_BUFFER 256   /* a whole control frame (139) must fit */
 #define MIN_SCRATCH 64
 #define LOCAL_IOV 16
@@ -165,6 +170,16 @@ static inline void mask_copy(uint8_t *dst, const uint8_t *src, size_t n,
         dst[i] = src[i] ^ k[i];
 }
 
+#ifdef STRATA_EMBEDDED
+/* The embedded profile has no OS: randomness is the caller's hook only
+ * (strata_ws_init refuses a client without one). */
+static int os_random(uint8_t *buf, size_t n)
+{
+    (void)buf;
+    (void)n;
+    return STRATA_ERR_IO;
+}
+#else
 static int urandom(uint8_t *buf, size_t n)
 {
     int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
@@ -203,6 +218,7 @@ static int os_random(uint8_t *buf, size_t n)
     }
     return 0;
 }
+#endif
 
 /* Masking keys and the handshake nonce come from opts.random when the
  * caller gives one (called for each key), else from the OS (os_random),
@@ -244,14 +260,33 @@ static size_t or_default(size_t v, size_t d)
     return v != 0 ? v : d;
 }
 
+void *ws_take(strata_ws *w, size_t n)
+{
+    uint8_t *p = w->mem;
+
+    if (!w->fixed)
+        return strata_alloc(w->alloc, n);
+    if (n > w->mem_left)
+        return NULL;
+    w->mem += n;
+    w->mem_left -= n;
+    return p;
+}
+
+void ws_give(strata_ws *w, void *p)
+{
+    if (!w->fixed)
+        strata_dealloc(w->alloc, p);
+}
+
 int ws_use_deflate(strata_ws *w, const ws_deflate_params *p)
 {
     w->z = ws_deflate_new(p, w->role, w->alloc);
     if (w->z == NULL)
         return STRATA_ERR_NOMEM;
     if (w->tx_scratch == NULL)
-        w->tx_scratch = strata_alloc(w->alloc, w->scratch_cap);
-    w->rx_scratch = strata_alloc(w->alloc, w->scratch_cap);
+        w->tx_scratch = ws_take(w, w->scratch_cap);
+    w->rx_scratch = ws_take(w, w->scratch_cap);
     if (w->tx_scratch == NULL || w->rx_scratch == NULL)
         return STRATA_ERR_NOMEM;
     return 0;
@@ -276,38 +311,51 @@ static void release(strata_ws *w)
 {
     ws_handshake_free(w);
     ws_deflate_free(w->z);
-    strata_dealloc(w->alloc, w->rx_scratch);
-    strata_dealloc(w->alloc, w->tx_scratch);
-    strata_dealloc(w->alloc, w->protocol);
+    ws_give(w, w->rx_scratch);
+    ws_give(w, w->tx_scratch);
+    ws_give(w, w->protocol);
     w->z = NULL;
     w->rx_scratch = w->tx_scratch = NULL;
     w->protocol = NULL;
 }
 
+static size_t scratch_of(const strata_ws_opts *o, int fixed)
+{
+    return or_default(o->scratch, fixed ? DEFAULT_FIXED_SCRATCH
+                                  : o->role == STRATA_WS_CLIENT
+                                      ? DEFAULT_CLIENT_SCRATCH
+                                      : DEFAULT_SCRATCH);
+}
+
+/* fixed: the buffers come from mem (strata_ws_init), else from alloc. */
 static int setup(strata_ws *w, strata_buffered *in, const strata_ws_opts *o,
-                 const strata_allocator *alloc)
+                 const strata_allocator *alloc, int fixed, void *mem,
+                 size_t mem_len)
 {
     memset(w, 0, sizeof *w);
     strata_stream_init(&w->base, &ws_ops, &in->base, alloc);
     w->in = in;
     w->out = in->base.lower;
     w->alloc = alloc;
+    w->fixed = fixed;
+    w->mem = mem;
+    w->mem_left = mem_len;
     w->role = o->role;
     w->max_frame = or_default(o->max_frame, DEFAULT_LIMIT);
     w->max_message = or_default(o->max_message, DEFAULT_LIMIT);
     w->max_head = or_default(o->max_head, DEFAULT_HEAD);
-    w->scratch_cap = or_default(o->scratch, o->role == STRATA_WS_CLIENT
-                                                ? DEFAULT_CLIENT_SCRATCH
-                                                : DEFAULT_SCRATCH);
+    w->scratch_cap = scratch_of(o, fixed);
     w->random = o->random;
     w->random_ud = o->random_ud;
+    w->sha1 = o->sha1;
+    w->sha1_ud = o->sha1_ud;
     w->half_close = o->half_close;
     w->rx.utf8 = w->tx.utf8 = STRATA_UTF8_ACCEPT;
     if (in->cap < MIN_BUFFER || w->scratch_cap < MIN_SCRATCH ||
         w->out == NULL)
         return STRATA_ERR_ARG;
     if (w->role == STRATA_WS_CLIENT) {
-        w->tx_scratch = strata_alloc(alloc, w->scratch_cap);
+        w->tx_scratch = ws_take(w, w->scratch_cap);
         if (w->tx_scratch == NULL)
             return STRATA_ERR_NOMEM;
     }
@@ -318,21 +366,38 @@ static int setup(strata_ws *w, strata_buffered *in, const strata_ws_opts *o,
     return 0;
 }
 
+static int role_ok(const strata_ws_opts *o)
+{
+    return o->role == STRATA_WS_CLIENT || o->role == STRATA_WS_SERVER;
+}
+
+/* The hooks a build without an OS and without wolfCrypt cannot do
+ * without: SHA-1 for a handshake, randomness for a client's masks. */
+static int hooks_ok(const strata_ws_opts *o)
+{
+#ifdef STRATA_EMBEDDED
+    return (o->no_handshake || o->sha1 != NULL) &&
+           (o->role == STRATA_WS_SERVER || o->random != NULL);
+#else
+    (void)o;
+    return 1;
+#endif
+}
+
 strata_stream *strata_ws_new(strata_stream *lower, const strata_ws_opts *o,
                              const strata_allocator *alloc)
 {
     strata_buffered *in;
     strata_ws *w;
 
-    if (lower == NULL || o == NULL ||
-        (o->role != STRATA_WS_CLIENT && o->role != STRATA_WS_SERVER))
+    if (lower == NULL || o == NULL || !role_ok(o) || !hooks_ok(o))
         return NULL;
     in = strata_buffered_over(lower, or_default(o->buffer, DEFAULT_BUFFER),
                               alloc);
     if (in == NULL)
         return NULL;
     w = strata_alloc(alloc, sizeof *w);
-    if (w == NULL || setup(w, in, o, alloc) != 0) {
+    if (w == NULL || setup(w, in, o, alloc, 0, NULL, 0) != 0) {
         if (w != NULL) {
             release(w);
             strata_dealloc(alloc, w);
@@ -342,6 +407,40 @@ strata_stream *strata_ws_new(strata_stream *lower, const strata_ws_opts *o,
     }
     w->base.heap = 1;
     return &w->base;
+}
+
+_Static_assert(sizeof(strata_ws) <= sizeof(strata_ws_storage) &&
+                   _Alignof(strata_ws) <= _Alignof(strata_ws_storage),
+               "STRATA_WS_STATE_SIZE (ws.h) is too small for strata_ws");
+
+size_t strata_ws_mem_size(const strata_ws_opts *o)
+{
+    size_t n;
+
+    if (o == NULL)
+        return 0;
+    n = o->role == STRATA_WS_CLIENT ? scratch_of(o, 1) : 0;
+    if (!o->no_handshake)
+        n += ws_handshake_mem(o, or_default(o->max_head, DEFAULT_HEAD));
+    return n;
+}
+
+int strata_ws_init(strata_ws_storage *ws, strata_buffered *in,
+                   const strata_ws_opts *o, void *mem, size_t mem_len)
+{
+    strata_ws *w = (strata_ws *)(void *)ws;
+    int r;
+
+    if (ws == NULL || in == NULL || o == NULL || !role_ok(o) ||
+        !hooks_ok(o) || o->deflate.enable || o->deflate_agreed != NULL ||
+        (mem == NULL && mem_len > 0))
+        return STRATA_ERR_ARG;
+    if (mem_len < strata_ws_mem_size(o))
+        return STRATA_ERR_NOMEM;
+    r = setup(w, in, o, NULL, 1, mem, mem_len);
+    if (r != 0)
+        release(w);
+    return r;
 }
 
 static void ws_close(strata_stream *s)
@@ -422,7 +521,7 @@ static inline int start_ok(const strata_ws *w, unsigned b0, unsigned b1)
         return 0;
     if (op == OP_CONT)
         return w->rx.msg_open && !(b0 & B0_RSV1);
-    return !w->rx.msg_open && (!(b0 & B0_RSV1) || w->z != NULL);
+    return !w->rx.msg_open && (!(b0 & B0_RSV1) || WS_Z_ON(w));
 }
 
 /* ---- our own frames: control and compressed ----------------------- */
@@ -568,7 +667,7 @@ int ws_push_pending(strata_ws *w)
             control_sent(w);
             continue;
         }
-        if (w->tx.zf_off < w->tx.zf_len) {
+        if (WS_Z_ON(w) && w->tx.zf_off < w->tx.zf_len) {
             r = push_bytes(w, w->tx_scratch + w->tx.zf_start, w->tx.zf_len,
                            &w->tx.zf_off);
             if (r < 0)
@@ -579,7 +678,7 @@ int ws_push_pending(strata_ws *w)
         /* nothing may cut into a caller's frame, nothing follows a close */
         if (w->tx.in_frame || w->close_sent)
             return 0;
-        if (w->tx.z_finishing) {
+        if (WS_Z_ON(w) && w->tx.z_finishing) {
             r = deflate_step(w, NULL, 0, 1, &used);
             if (r < 0)
                 return r;
@@ -1053,7 +1152,7 @@ static ssize_t ws_recv(strata_stream *s, void *buf, size_t len,
             if (r > 0)
                 continue;
         }
-        if (w->rx.msg_z)
+        if (WS_Z_ON(w) && w->rx.msg_z)
             r = recv_inflate(w, buf, len, flags);
         else
             r = recv_plain(w, buf, len, flags);
@@ -1511,7 +1610,7 @@ static ssize_t ws_sendv(strata_stream *s, const struct iovec *iov, int n,
     if (closing_out(w))
         return w->peer_closed ? STRATA_ERR_CLOSED : STRATA_ERR_STATE;
     total = n == 1 ? iov[0].iov_len : strata_iov_len(iov, n);
-    sent = w->z != NULL ? send_deflate(w, iov, n, total, flags)
+    sent = WS_Z_ON(w) ? send_deflate(w, iov, n, total, flags)
                         : send_plain(w, iov, n, total, flags);
     if (w->reply_due)
         answer_close(w); /* the message it waited for may be complete */
@@ -1725,5 +1824,5 @@ int strata_ws_deflate(strata_stream *s)
 {
     strata_ws *w = ws_of(s);
 
-    return w != NULL && w->z != NULL;
+    return w != NULL && WS_Z_ON(w);
 }

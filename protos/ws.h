@@ -36,11 +36,17 @@
  *    for deflate the inflated size), all buffers bounded.
  *  - Server frames go down as header + payload in one sendv (no copy);
  *    client frames are masked through a bounded scratch buffer in chunks.
+ *  - Memory: strata_ws_new takes it from the allocator; strata_ws_init
+ *    lives in caller storage and allocates nothing. The embedded profile
+ *    (built with STRATA_EMBEDDED: no OS, no malloc, no wolfCrypt, no zlib)
+ *    needs opts.sha1 for a handshake and opts.random for a client, and has
+ *    no permessage-deflate (offers are declined).
  */
 #ifndef STRATA_WS_H
 #define STRATA_WS_H
 
 #include <strata/stream.h>
+#include <strata/buffered.h>
 #include <strata/http1.h>
 
 #ifdef __cplusplus
@@ -114,9 +120,15 @@ typedef struct strata_ws_opts {
     size_t scratch;             /* client masking / deflate buffer;
                                    64 KiB for a client, 16 KiB a server */
     strata_ws_deflate_opts deflate;
-    /* randomness for masking keys and Sec-WebSocket-Key; NULL: the OS */
+    /* randomness for masking keys and Sec-WebSocket-Key; NULL: the OS
+     * (the embedded profile has none: a client must give it) */
     int (*random)(void *ud, uint8_t *buf, size_t n);
     void *random_ud;
+    /* SHA-1 of data into out (20 bytes), 0 on success: the handshake's
+     * Sec-WebSocket-Accept. NULL: wolfCrypt's (the embedded profile has no
+     * wolfCrypt: required there unless no_handshake) */
+    int (*sha1)(void *ud, const uint8_t *data, size_t len, uint8_t out[20]);
+    void *sha1_ud;
     /* The peer's close ends only its direction: our close goes out when we
      * call strata_shutdown, so we may finish sending first (a byte-stream
      * half-close). Default 0: the layer replies to the peer's close by
@@ -130,10 +142,40 @@ typedef struct strata_ws_opts {
 } strata_ws_opts;
 
 /* A WebSocket layer over lower (owned). NULL on bad options (no host for a
- * client, bad window bits) or allocation failure; lower is then left to
- * the caller. */
+ * client, bad window bits, a hook the build needs missing) or allocation
+ * failure (always, in the embedded profile, without an allocator); lower
+ * is then left to the caller. */
 strata_stream *strata_ws_new(strata_stream *lower, const strata_ws_opts *o,
                              const strata_allocator *alloc);
+
+/* Caller-provided storage for a ws layer (strata_ws_init): the stream is
+ * `base`; the rest is the layer's private state, whose size the library
+ * checks against this when it is built. */
+#define STRATA_WS_STATE_SIZE (1280 + 200 * sizeof(void *))
+typedef struct strata_ws_storage {
+    strata_stream base;
+    union {
+        uint64_t align;
+        void *ptr;
+        unsigned char bytes[STRATA_WS_STATE_SIZE];
+    } state;
+} strata_ws_storage;
+
+/* A ws layer in caller-provided storage, over a buffered stream (at least
+ * 256 bytes, which it owns as strata_line_init does): no allocation, ever.
+ * Its buffers are carved from mem (mem_len bytes, at least
+ * strata_ws_mem_size(o); both live as long as the stream):
+ * the handshake's heads (3 * max_head and the lengths of protocols and
+ * extra_headers) and, for a client, the masking buffer (opts.scratch;
+ * 0 means 256 here). permessage-deflate is not offered nor accepted
+ * (o->deflate.enable and deflate_agreed are STRATA_ERR_ARG). Returns 0,
+ * STRATA_ERR_ARG (bad options, or a hook the build needs is missing) or
+ * STRATA_ERR_NOMEM (mem too small). The stream is &ws->base;
+ * strata_free(&ws->base) frees nothing of the caller's. */
+int strata_ws_init(strata_ws_storage *ws, strata_buffered *in,
+                   const strata_ws_opts *o, void *mem, size_t mem_len);
+/* The bytes of mem strata_ws_init needs for these options. */
+size_t strata_ws_mem_size(const strata_ws_opts *o);
 
 /* Run the handshake now: 0 when done, NEED_* to call again, or an error. */
 int strata_ws_handshake(strata_stream *s);
@@ -163,8 +205,11 @@ int strata_ws_deflate(strata_stream *s);
 const strata_ws_request *strata_ws_request_of(strata_stream *s);
 
 /* Sec-WebSocket-Accept for a key: base64(SHA-1(key + GUID)), 28 chars + NUL
- * into out (29 bytes). 0 or STRATA_ERR_ARG. */
+ * into out (29 bytes). 0 or STRATA_ERR_ARG. Not in the embedded profile
+ * (no wolfCrypt): its handshake uses opts.sha1. */
+#ifndef STRATA_EMBEDDED
 int strata_ws_accept_key(const char *key, char out[29]);
+#endif
 
 #ifdef __cplusplus
 }

@@ -32,10 +32,17 @@
  *    (not offered, unknown, malformed) fails it too, after a close frame
  *    1010 (the server already thinks the connection open).
  *  - Subprotocol names compare exactly (case-sensitive), as browsers do.
+ *  - SHA-1 is opts.sha1 when given, else wolfCrypt's; base64 is wolfCrypt's.
+ *    The embedded profile (STRATA_EMBEDDED) has no wolfCrypt: SHA-1 is the
+ *    hook's only, and base64 of the 16-byte nonce and the 20-byte digest
+ *    is done here. Memory comes through ws_take (caller storage or the
+ *    allocator).
  */
+#ifndef STRATA_EMBEDDED
 #include <wolfssl/options.h>
 #include <wolfssl/wolfcrypt/coding.h>
 #include <wolfssl/wolfcrypt/hash.h>
+#endif
 
 #include "ws_internal.h"
 
@@ -155,22 +162,80 @@ static const char *join(strata_ws *w, const char *name)
     return start;
 }
 
-static char *copy_str(const strata_allocator *a, const char *s)
+static char *copy_str(strata_ws *w, const char *s)
 {
     size_t n = strlen(s) + 1;
-    char *p = strata_alloc(a, n);
+    char *p = ws_take(w, n);
 
     if (p != NULL)
         memcpy(p, s, n);
     return p;
 }
 
+/* ---- SHA-1 and base64 -------------------------------------------------- */
+
+typedef int (*sha1_fn)(void *ud, const uint8_t *data, size_t len,
+                       uint8_t out[20]);
+
+#ifdef STRATA_EMBEDDED
+/* No wolfCrypt: only the caller's hook (strata_ws_init asks for it). */
+static int sha1(sha1_fn hook, void *ud, const uint8_t *p, size_t n,
+                uint8_t out[20])
+{
+    return hook != NULL && hook(ud, p, n, out) == 0 ? 0 : STRATA_ERR_ARG;
+}
+
+/* base64 (RFC 4648, padded) of n bytes into out (4 * ceil(n / 3) + NUL):
+ * only ever 16 or 20 bytes here. */
+static int b64(const uint8_t *in, size_t n, char *out, size_t cap)
+{
+    static const char abc[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t i, o = 0;
+
+    if ((n + 2) / 3 * 4 + 1 > cap)
+        return STRATA_ERR_ARG;
+    for (i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16;
+
+        if (i + 1 < n)
+            v |= (uint32_t)in[i + 1] << 8;
+        if (i + 2 < n)
+            v |= in[i + 2];
+        out[o++] = abc[v >> 18];
+        out[o++] = abc[(v >> 12) & 63];
+        out[o++] = i + 1 < n ? abc[(v >> 6) & 63] : '=';
+        out[o++] = i + 2 < n ? abc[v & 63] : '=';
+    }
+    out[o] = '\0';
+    return (int)o;
+}
+#else
+static int sha1(sha1_fn hook, void *ud, const uint8_t *p, size_t n,
+                uint8_t out[20])
+{
+    if (hook != NULL)
+        return hook(ud, p, n, out) == 0 ? 0 : STRATA_ERR_ARG;
+    return wc_ShaHash(p, (word32)n, out) == 0 ? 0 : STRATA_ERR_ARG;
+}
+
+static int b64(const uint8_t *in, size_t n, char *out, size_t cap)
+{
+    word32 olen = (word32)cap;
+
+    if (Base64_Encode_NoNl(in, (word32)n, (byte *)out, &olen) != 0 ||
+        olen >= cap)
+        return STRATA_ERR_ARG;
+    out[olen] = '\0';
+    return (int)olen;
+}
+#endif
+
 /* ---- Sec-WebSocket-Accept ---------------------------------------------- */
 
-int strata_ws_accept_key(const char *key, char out[29])
+static int accept_key(sha1_fn hook, void *ud, const char *key, char out[29])
 {
-    byte buf[KEY_MAX + GUID_LEN], hash[WC_SHA_DIGEST_SIZE];
-    word32 olen = 29;
+    uint8_t buf[KEY_MAX + GUID_LEN], hash[20];
     const char *end;
     size_t n;
 
@@ -180,13 +245,18 @@ int strata_ws_accept_key(const char *key, char out[29])
     n = (size_t)(end - key);
     memcpy(buf, key, n);
     memcpy(buf + n, GUID, GUID_LEN);
-    if (wc_ShaHash(buf, (word32)(n + GUID_LEN), hash) != 0 ||
-        Base64_Encode_NoNl(hash, sizeof hash, (byte *)out, &olen) != 0 ||
-        olen != 28)
+    if (sha1(hook, ud, buf, n + GUID_LEN, hash) != 0 ||
+        b64(hash, sizeof hash, out, 29) != 28)
         return STRATA_ERR_ARG;
-    out[28] = '\0';
     return 0;
 }
+
+#ifndef STRATA_EMBEDDED
+int strata_ws_accept_key(const char *key, char out[29])
+{
+    return accept_key(NULL, NULL, key, out);
+}
+#endif
 
 static int is_b64(unsigned char c)
 {
@@ -265,17 +335,14 @@ static int client_request(strata_ws *w, const strata_ws_opts *o)
 {
     uint8_t nonce[16];
     char key[32], ext[EXT_MAX];
-    word32 klen = sizeof key;
     const char *hd[20], *protos;
     int k = 0, r;
 
     if ((r = ws_random(w, nonce, sizeof nonce)) < 0)
         return r;
-    if (Base64_Encode_NoNl(nonce, sizeof nonce, (byte *)key, &klen) != 0 ||
-        klen != 24)
+    if (b64(nonce, sizeof nonce, key, sizeof key) != 24)
         return STRATA_ERR_ARG;
-    key[24] = '\0';
-    if ((r = strata_ws_accept_key(key, w->hs_accept)) < 0)
+    if ((r = accept_key(w->sha1, w->sha1_ud, key, w->hs_accept)) < 0)
         return r;
     hd[k++] = "Host";
     hd[k++] = o->host;
@@ -319,9 +386,27 @@ static int deflate_opts_ok(const strata_ws_deflate_opts *d)
             (d->client_max_window_bits >= 8 && d->client_max_window_bits <= 15));
 }
 
+static size_t extra_size(const strata_ws_opts *o)
+{
+    return o->extra_headers != NULL ? strlen(o->extra_headers) + 1 : 0;
+}
+
+/* The peer's head, hs_aux, our head, and the negotiated protocol's copy:
+ * one of ours, or for a server's callback one of the client's offers. */
+size_t ws_handshake_mem(const strata_ws_opts *o, size_t max_head)
+{
+    size_t proto = o->role == STRATA_WS_SERVER && o->accept != NULL
+                       ? max_head
+                       : list_size(o->protocols);
+
+    if (o->no_handshake)
+        return 0;
+    return 3 * max_head + list_size(o->protocols) + extra_size(o) + proto;
+}
+
 int ws_handshake_init(strata_ws *w, const strata_ws_opts *o)
 {
-    size_t extra = o->extra_headers != NULL ? strlen(o->extra_headers) + 1 : 0;
+    size_t extra = extra_size(o);
     size_t mem;
 
     if ((o->role == STRATA_WS_CLIENT && o->host == NULL) ||
@@ -329,8 +414,8 @@ int ws_handshake_init(strata_ws *w, const strata_ws_opts *o)
         return STRATA_ERR_ARG;
     w->hs_aux_cap = w->max_head + list_size(o->protocols) + extra;
     mem = w->max_head + w->hs_aux_cap;
-    w->hs_mem = strata_alloc(w->alloc, mem);
-    w->hs_out = strata_alloc(w->alloc, w->max_head);
+    w->hs_mem = ws_take(w, mem);
+    w->hs_out = ws_take(w, w->max_head);
     if (w->hs_mem == NULL || w->hs_out == NULL)
         return STRATA_ERR_NOMEM;
     w->hs_store = w->hs_mem;
@@ -350,8 +435,8 @@ int ws_handshake_init(strata_ws *w, const strata_ws_opts *o)
 
 void ws_handshake_free(strata_ws *w)
 {
-    strata_dealloc(w->alloc, w->hs_mem);
-    strata_dealloc(w->alloc, w->hs_out);
+    ws_give(w, w->hs_mem);
+    ws_give(w, w->hs_out);
     w->hs_mem = w->hs_store = w->hs_aux = w->hs_out = NULL;
     w->hs_protocols = w->hs_extra = NULL;
     w->have_req = 0;
@@ -479,8 +564,9 @@ static int accept_101(strata_ws *w, const strata_ws_response *resp,
     int k = 0;
     ssize_t n;
 
-    if (strata_ws_accept_key(strata_http1_get(&w->head, "Sec-WebSocket-Key"),
-                             accept) != 0 ||
+    if (accept_key(w->sha1, w->sha1_ud,
+                   strata_http1_get(&w->head, "Sec-WebSocket-Key"),
+                   accept) != 0 ||
         (resp->headers != NULL && extra == NULL))
         return refuse(w, 500, NULL);
     hd[k++] = "Upgrade";
@@ -557,7 +643,7 @@ static int server_answer(strata_ws *w)
     if (r != 0)
         return r < 0 ? w->hs_status : 0;
     if (resp.protocol != NULL &&
-        (w->protocol = copy_str(w->alloc, resp.protocol)) == NULL)
+        (w->protocol = copy_str(w, resp.protocol)) == NULL)
         return hs_fail(w, STRATA_ERR_NOMEM);
     if (use_z && ws_use_deflate(w, &p) < 0)
         return hs_fail(w, STRATA_ERR_NOMEM);
@@ -594,7 +680,7 @@ static int client_check(strata_ws *w)
         return STRATA_ERR_PROTO;
     if (proto != NULL && (!is_token(proto) || !list_has(w->hs_protocols, proto)))
         return STRATA_ERR_PROTO;
-    if (proto != NULL && (w->protocol = copy_str(w->alloc, proto)) == NULL)
+    if (proto != NULL && (w->protocol = copy_str(w, proto)) == NULL)
         return STRATA_ERR_NOMEM;
     return 0;
 }
@@ -655,7 +741,7 @@ static int sent(strata_ws *w, int next)
         return r;
     if (r < 0)
         return hs_fail(w, r);
-    strata_dealloc(w->alloc, w->hs_out);
+    ws_give(w, w->hs_out);
     w->hs_out = NULL;
     w->hs_out_len = w->hs_out_off = 0;
     w->hs = next;

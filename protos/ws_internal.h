@@ -72,8 +72,14 @@ struct strata_ws {
     size_t max_frame, max_message, max_head, scratch_cap;
     int (*random)(void *ud, uint8_t *buf, size_t n);
     void *random_ud;
+    int (*sha1)(void *ud, const uint8_t *data, size_t len, uint8_t out[20]);
+    void *sha1_ud;
     uint8_t pool[WS_POOL];   /* OS randomness not yet used */
     size_t pool_left;
+    /* strata_ws_init: buffers come from the caller's memory, never freed */
+    int fixed;
+    uint8_t *mem;            /* the caller's memory not yet handed out */
+    size_t mem_left;
 
     /* handshake (ws_handshake.c) */
     int hs;                  /* enum ws_hs */
@@ -134,8 +140,22 @@ struct strata_ws {
 
 typedef struct strata_ws strata_ws;
 
+/* Whether permessage-deflate is in force. The embedded profile has no
+ * zlib (protos/ws_nodeflate.c stands in for the codec): never, so the
+ * compiler drops the compressed paths. */
+#ifdef STRATA_EMBEDDED
+#define WS_Z_ON(w) ((void)(w), 0)
+#else
+#define WS_Z_ON(w) ((w)->z != NULL)
+#endif
+
 /* ws.c */
 strata_ws *ws_of(strata_stream *s);
+/* Memory for a buffer: the caller's (strata_ws_init, carved in order) or
+ * the allocator's; NULL when there is none. ws_give returns it (nothing
+ * for the caller's). */
+void *ws_take(strata_ws *w, size_t n);
+void ws_give(strata_ws *w, void *p);
 /* Random bytes (opts.random, else the OS): 0 or STRATA_ERR_IO. */
 int ws_random(strata_ws *w, uint8_t *buf, size_t n);
 /* Put permessage-deflate with p in force: 0 or STRATA_ERR_NOMEM. */
@@ -154,5 +174,8 @@ int ws_handshake_step(strata_ws *w);
 /* Push what the handshake holds for sending (a flush): 0 or NEED_*. */
 int ws_handshake_flush(strata_ws *w);
 void ws_handshake_free(strata_ws *w);
+/* The memory ws_handshake_init takes for these options (0 without a
+ * handshake). */
+size_t ws_handshake_mem(const strata_ws_opts *o, size_t max_head);
 
 #endif

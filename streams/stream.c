@@ -2,8 +2,48 @@
  * strata_wants(), defaults for the optional operations, allocation. */
 #include "stream.h"
 
-#include <stdlib.h>
 #include <string.h>
+
+/* Memory of a stack given no allocator. The embedded profile has no heap
+ * of its own: there is none, and a *_new reports it (NULL); layers live in
+ * caller-provided storage (the *_init forms) or take the caller's
+ * allocator. Elsewhere it is the C library's. */
+#ifdef STRATA_EMBEDDED
+static void *heap_alloc(size_t size)
+{
+    (void)size;
+    return NULL;
+}
+
+static void *heap_realloc(void *p, size_t size)
+{
+    (void)p;
+    (void)size;
+    return NULL;
+}
+
+static void heap_free(void *p)
+{
+    (void)p;
+}
+#else
+#include <stdlib.h>
+
+static void *heap_alloc(size_t size)
+{
+    return malloc(size);
+}
+
+static void *heap_realloc(void *p, size_t size)
+{
+    return realloc(p, size);
+}
+
+static void heap_free(void *p)
+{
+    free(p);
+}
+#endif
 
 void strata_stream_init(strata_stream *s, const strata_stream_ops *ops,
                         strata_stream *lower, const strata_allocator *alloc)
@@ -204,14 +244,14 @@ void *strata_alloc(const strata_allocator *a, size_t size)
 {
     if (a != NULL && a->alloc != NULL)
         return a->alloc(a->ud, size);
-    return malloc(size);
+    return heap_alloc(size);
 }
 
 void *strata_realloc(const strata_allocator *a, void *p, size_t size)
 {
     if (a != NULL && a->realloc != NULL)
         return a->realloc(a->ud, p, size);
-    return realloc(p, size);
+    return heap_realloc(p, size);
 }
 
 void strata_dealloc(const strata_allocator *a, void *p)
@@ -221,7 +261,7 @@ void strata_dealloc(const strata_allocator *a, void *p)
     if (a != NULL && a->free != NULL)
         a->free(a->ud, p);
     else
-        free(p);
+        heap_free(p);
 }
 
 size_t strata_iov_len(const struct iovec *iov, int n)

@@ -45,8 +45,25 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/types.h>
+#include <sys/types.h>   /* ssize_t (newlib has it too) */
+
+/* struct iovec comes from <sys/uio.h>. The embedded profile
+ * (STRATA_EMBEDDED) also builds with bare-metal C libraries that lack it
+ * (newlib for arm-none-eabi): there the same struct, with the same field
+ * names, is declared here, unless the C library has the header. */
+#if defined(STRATA_EMBEDDED) && defined(__has_include)
+#if !__has_include(<sys/uio.h>)
+#define STRATA_OWN_IOVEC 1
+#endif
+#endif
+#ifdef STRATA_OWN_IOVEC
+struct iovec {
+    void *iov_base;
+    size_t iov_len;
+};
+#else
 #include <sys/uio.h>
+#endif
 
 #ifdef __cplusplus
 extern "C" {
