@@ -2,9 +2,17 @@
  *
  *   strata connect URI [--binary] [--deflate] [--protocol NAME]
  *                      [--ca FILE | --insecure] [--cert FILE --key FILE]
- *                      [--alpn LIST] [-v]
- *   strata listen URI --echo [--once] [--deflate] [--protocol NAME]
- *                     --cert FILE --key FILE [--ca FILE] [--alpn LIST] [-v]
+ *                      [--alpn LIST] [-v | -vv]
+ *   strata listen URI (--echo | --forward URI2) [--once] [--deflate]
+ *                     [--protocol NAME] --cert FILE --key FILE [--ca FILE]
+ *                     [--alpn LIST] [--forward-ca FILE | --forward-insecure]
+ *                     [--forward-cert FILE --forward-key FILE]
+ *                     [--forward-alpn LIST] [-v | -vv]
+ *
+ * Options may stand anywhere. listen --forward bridges each accepted
+ * stack (or HTTP/2 stream) to a new client stack of URI2 ("bridges"
+ * below); -v builds each stack with a tap between its layers ("-v"
+ * below).
  *
  * The tls options go with a URI that has a tls layer (tls://, wss://,
  * lines+tls://, tls+ws://...): --cert and --key are our certificate and key
@@ -39,6 +47,7 @@
 #include "loop.h"
 #include "uri.h"
 #include "../streams/socket.h"
+#include "../streams/tap.h"
 #ifdef STRATA_WITH_WS
 #include "../protos/ws.h"
 #endif
@@ -50,6 +59,9 @@
 #endif
 #if defined(STRATA_WITH_H2) && defined(STRATA_WITH_WS)
 #include "../protos/ws_h2.h"
+#endif
+#ifdef STRATA_WITH_GRPC
+#include "../protos/grpc.h"
 #endif
 
 #include <errno.h>
@@ -74,50 +86,48 @@ enum { EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 
 /* In parts: ISO C promises string literals of 4095 bytes only. */
 static const char *const usage_text[] = {
-    "usage: strata connect URI [--binary] [--deflate] [--protocol NAME] [-v]\n"
-    "       strata listen URI --echo [--once] [--deflate] [--protocol NAME]"
-    " [-v]\n"
-#ifdef STRATA_WITH_TLS
-    "       with tls: connect ... [--ca FILE | --insecure]"
-    " [--cert FILE --key FILE]\n"
-    "                           [--alpn LIST]\n"
-    "                 listen ... --cert FILE --key FILE [--ca FILE]"
-    " [--alpn LIST]\n"
-#endif
+    "usage: strata connect URI [options]\n"
+    "       strata listen URI --echo [options]\n"
+    "       strata listen URI --forward URI2 [options]\n"
     "       strata --help\n"
+    "Options may stand before or after the command and the URI.\n"
     "\n"
-    "URI: LAYERS://HOST:PORT, layers joined by '+', the top first, tcp\n"
-    "implied at the bottom; LAYERS+unix:///PATH for a Unix-domain socket.\n"
+    "URI: LAYERS://HOST:PORT[/PATH], layers joined by '+', the top first,\n"
+    "tcp implied at the bottom; LAYERS+unix:///PATH for a Unix socket.\n"
     "Layers: tcp; lines (a message per LF-terminated line, up to 64 KiB);\n"
     "len (4-byte big-endian length before each message, up to 16 MiB).\n"
 #ifdef STRATA_WITH_WS
-    "ws: WebSocket messages (up to 16 MiB), ws://HOST:PORT/PATH (over tcp)\n"
-#ifdef STRATA_WITH_TLS
-    "or ws+unix:///PATH (requests \"/\"); only tls goes above ws.\n"
-#else
-    "or ws+unix:///PATH (requests \"/\"); nothing goes above ws.\n"
-#endif
+    "ws: WebSocket messages (up to 16 MiB), ws://HOST:PORT/PATH, the top\n"
+    "layer or right under tls; ws+unix:///PATH requests \"/\".\n"
 #endif
 #ifdef STRATA_WITH_TLS
-    "tls: TLS 1.2 / 1.3, tls://HOST:PORT (over tcp); lines, len and ws may\n"
-    "sit on it (lines+tls://, wss:// = ws+tls); it sits on the transport or\n"
-    "on ws (tls+ws://: TLS inside WebSocket messages).\n"
+    "tls: TLS 1.2 / 1.3, tls://HOST:PORT; lines, len and ws may sit on it\n"
+    "(lines+tls://, wss:// = ws+tls); it sits on the transport, on ws\n"
+    "(tls+ws://: TLS inside WebSocket messages) or in an h2 tunnel.\n"
 #endif
 #ifdef STRATA_WITH_H2
-    "h2: HTTP/2, h2://HOST:PORT/PATH (over tcp, prior knowledge)"
+    "h2: HTTP/2, h2://HOST:PORT/PATH (prior knowledge)"
 #ifdef STRATA_WITH_TLS
-    " or\n"
-    "h2+tls://HOST:PORT/PATH (ALPN h2)"
+    " or h2+tls:// (ALPN h2)"
 #endif
-    "; a connection with many streams.\n"
+    ":\n"
+    "a connection with many streams. Above it: nothing (a POST to PATH),\n"
 #ifdef STRATA_WITH_WS
-    "Only ws goes on it: ws+h2://HOST:PORT/PATH"
+    "ws (ws+h2://HOST:PORT/PATH"
 #ifdef STRATA_WITH_TLS
     ", ws+h2+tls://"
 #endif
-    " (WebSocket over\n"
-    "HTTP/2, RFC 8441); byte layers through CONNECT tunnels: not yet.\n"
+    ": WebSocket over HTTP/2, RFC 8441),\n"
 #endif
+#ifdef STRATA_WITH_GRPC
+    "grpc (grpc+h2://HOST:PORT/pkg.Service/Method: one gRPC call),\n"
+#endif
+    "or any byte layers through a CONNECT tunnel to HOST:PORT\n"
+    "(lines+h2://"
+#ifdef STRATA_WITH_TLS
+    ", lines+tls+h2+tls://: TLS inside the tunnel too"
+#endif
+    ").\n"
 #endif
     "IPv6 addresses go in brackets: tcp://[::1]:7000.\n"
     "Examples: tcp://127.0.0.1:7000  lines://localhost:7000\n"
@@ -141,13 +151,16 @@ static const char *const usage_text[] = {
 #if defined(STRATA_WITH_H2) && defined(STRATA_WITH_WS)
     "          ws+h2://127.0.0.1:8080/chat\n"
 #endif
+#ifdef STRATA_WITH_GRPC
+    "          grpc+h2://127.0.0.1:50051/echo.Echo/Say\n"
+#endif
     "\n",
     "connect  Send stdin into the stack and write what arrives to stdout.\n"
-    "         With a message layer (lines, len) each stdin line is one\n"
-    "         message, sent without its newline, and each message received\n"
-    "         is printed followed by a newline. At the end of stdin the rest\n"
-    "         is sent and our direction is closed (half-close); output goes\n"
-    "         on until the peer closes its direction.\n"
+    "         With a message layer (lines, len, ws, grpc) each stdin line\n"
+    "         is one message, sent without its newline, and each message\n"
+    "         received is printed followed by a newline. At the end of\n"
+    "         stdin the rest is sent and our direction is closed; output\n"
+    "         goes on until the peer ends, then the exit is 0.\n"
     "  --binary       each read of stdin is one message and received\n"
     "                 messages are written raw, without a newline\n"
 #ifdef STRATA_WITH_WS
@@ -160,10 +173,29 @@ static const char *const usage_text[] = {
     "         h2: stdin is the body of a POST to PATH, the response body is\n"
     "         printed; exit 0 for a 2xx response that ended cleanly, else 1\n"
     "         with the status or the error (and its HTTP/2 error code).\n"
-    "         -v logs the response's status and headers.\n"
+#endif
+#ifdef STRATA_WITH_GRPC
+    "         grpc: each line (--binary: each read) one request message,\n"
+    "         each response message printed; exit 0 for status OK, else 1\n"
+    "         with the status's name and message.\n"
 #endif
     "listen   Accept connections, many at a time, until killed.\n"
     "  --echo         send everything received back (messages as messages)\n"
+    "  --forward URI2 bridge each accepted stack (each HTTP/2 stream) to a\n"
+    "                 new client stack of URI2, both ways: a translator or\n"
+    "                 a tunnel. Messages stay messages where both sides\n"
+    "                 have them (WebSocket text/binary kept between two\n"
+    "                 WebSockets, binary otherwise); a side without them\n"
+    "                 gets the bytes (a line with its LF), bytes into\n"
+    "                 lines are cut at each LF, into other message layers\n"
+    "                 one message per read. One side's end (EOF, close,\n"
+    "                 close_notify, END_STREAM) ends the other's once what\n"
+    "                 came before it went; a slow side holds the other\n"
+    "                 back (64 KiB per direction, a whole message for len\n"
+    "                 and grpc). A failed upstream ends the client's side\n"
+    "                 with its protocol's error: WebSocket close 1014,\n"
+    "                 HTTP/2 502 (or a reset once answered), gRPC\n"
+    "                 UNAVAILABLE, a TLS or TCP cut.\n"
     "  --once         exit after the first connection closes\n"
 #ifdef STRATA_WITH_WS
     "         ws: any path is accepted; text comes back as text, binary as\n"
@@ -171,19 +203,21 @@ static const char *const usage_text[] = {
 #endif
 #ifdef STRATA_WITH_H2
     "         h2 (and ws+h2, the same server): many streams per connection,\n"
-    "         each echoed: a request's body comes back as the response body\n"
-    "         with :status 200 (a GET gets an empty 200); a CONNECT tunnel's\n"
-    "         bytes after a 200; a WebSocket (extended CONNECT, :protocol\n"
-    "         websocket) its messages; other :protocol values get 501.\n"
+    "         each echoed (or forwarded): a request's body comes back as\n"
+    "         the response body with :status 200; a CONNECT tunnel's bytes\n"
+    "         after a 200; a WebSocket (extended CONNECT) its messages.\n"
+    "         grpc+h2://.../pkg.Svc/Method answers calls to that method;\n"
+    "         lines+h2:// and the like answer CONNECT and run the layers\n"
+    "         above h2 as servers in each tunnel.\n"
 #endif
     "",
 #ifdef STRATA_WITH_WS
-    "ws options (connect and listen):\n"
+    "ws options (connect and listen, and the --forward URI's ws):\n"
     "  --deflate        offer / accept permessage-deflate\n"
     "  --protocol NAME  offer / accept subprotocol NAME\n"
 #endif
 #ifdef STRATA_WITH_TLS
-    "tls options (connect and listen):\n"
+    "tls options (of the URI):\n"
     "  --cert FILE      our certificate chain (PEM): listen needs it; a\n"
     "                   client's for mutual TLS\n"
     "  --key FILE       the private key of --cert (PEM)\n"
@@ -191,27 +225,30 @@ static const char *const usage_text[] = {
     "                   listen: require client certificates they signed\n"
     "  --insecure       connect: do not verify the server (tests only)\n"
     "  --alpn LIST      offer / accept ALPN protocols, comma-separated in\n"
-    "                   order of preference (\"h2,http/1.1\"); a server\n"
-    "                   refuses a client whose offer has none of them\n"
-#ifdef STRATA_WITH_H2
-    "                   (under h2 the list is \"h2\" unless given, and h2\n"
-    "                   must be agreed)\n"
-#endif
+    "                   order of preference (\"h2,http/1.1\"); under h2 the\n"
+    "                   list is \"h2\" unless given, and h2 must be agreed\n"
     "         connect checks the server's certificate against the URI's\n"
     "         host (sent as SNI; an IP address against the certificate's).\n"
-    "         At the end of stdin close_notify is sent; the exit is 0 once\n"
-    "         the peer's close_notify came, 1 when the connection was cut\n"
-    "         without one (\"connection cut without close_notify\").\n"
+    "         At the end of stdin close_notify is sent; a connection cut\n"
+    "         without one is an error (exit 1).\n"
+    "  --forward-ca FILE, --forward-insecure, --forward-cert FILE,\n"
+    "  --forward-key FILE, --forward-alpn LIST\n"
+    "                   the same for the client side of the --forward URI\n"
 #endif
     "common:\n"
-    "  -v, --verbose  log connects, accepts, closes and errors to stderr\n"
-#ifdef STRATA_WITH_TLS
-    "                 (and each TLS handshake: version, cipher, ALPN)\n"
-#endif
+    "  -v, --verbose  log to stderr: connects, accepts, handshakes (TLS\n"
+    "                 version, cipher, ALPN; WebSocket subprotocol and\n"
+    "                 deflate; HTTP/2 streams and :status), closes with\n"
+    "                 their codes, errors, and when a stack ends what\n"
+    "                 crossed each of its layers (\"tls: received 517 B in\n"
+    "                 3 calls\"), per connection (\"connection #3: ...\")\n"
+    "  -vv            also each call through each layer (\"tls: recv\n"
+    "                 517 B\", \"ws: send text 5 B (end)\")\n"
     "  -h, --help     show this text\n"
     "\n"
-    "Exit status: 0 success, 1 connection or runtime error (a certificate\n"
-    "or key that cannot be loaded too), 2 usage error.\n"
+    "Exit status: 0 success (connect: the peer ended cleanly after all\n"
+    "its data was written out), 1 connection, protocol or runtime error\n"
+    "(a certificate or key that cannot be loaded too), 2 usage error.\n"
 };
 
 typedef struct options {
@@ -222,6 +259,9 @@ typedef struct options {
     const char *protocol;   /* ws: subprotocol */
     const char *cert, *key, *ca, *alpn; /* tls */
     int insecure;           /* tls client */
+    const char *forward;    /* listen --forward URI2 */
+    const char *fwd_cert, *fwd_key, *fwd_ca, *fwd_alpn; /* its tls */
+    int fwd_insecure;
 } options;
 
 static int verbose;
@@ -277,6 +317,202 @@ static int is_need(int r)
     return r == STRATA_NEED_READ || r == STRATA_NEED_WRITE;
 }
 
+/* ---- -v: what crosses each layer ----
+ * Under -v a stack is built one layer at a time with a tap (streams/
+ * tap.h) above each: the tap labelled "tls" sees what tls hands up and
+ * takes from above (plaintext), the one labelled "tcp" the bytes on the
+ * wire, the top one what the tool itself moved. When the stack ends each
+ * tap's totals are logged; under -vv each call too. A tap never goes
+ * right under a layer that inspects its lower stream (a WebSocket or a
+ * gRPC call on an HTTP/2 stream): those get theirs above. */
+
+typedef struct vlog {
+    char who[112];         /* "connection #3: ", "" for connect */
+    strata_stream *taps[STRATA_URI_MAX_LAYERS + 2]; /* bottom first,
+                              borrowed: they go with their stack */
+    int n;
+} vlog;
+
+#ifdef STRATA_WITH_WS
+/* The layer under a tap (the stream itself when it is none): where the
+ * tool asks a layer what it knows (a close code, a gRPC status). */
+static strata_stream *untap(strata_stream *s)
+{
+    return s != NULL && strata_tap_label(s) != NULL ? s->lower : s;
+}
+#endif
+
+static const char *kind_label(strata_layer_kind k)
+{
+    static const char *const names[] = {
+        "tcp", "unix", "lines", "len", "ws", "tls", "h2", "grpc"
+    };
+
+    return (size_t)k < sizeof names / sizeof names[0] ? names[k] : "?";
+}
+
+static void tap_event(void *ud, const char *label, enum strata_tap_dir dir,
+                      ssize_t r, unsigned flags)
+{
+    const vlog *v = ud;
+    const char *what = dir == STRATA_TAP_RECV ? "recv" : "send";
+
+    if (verbose < 2)
+        return;
+    if (r < 0)
+        fprintf(stderr, "strata: %s%s: %s: %s\n", v->who, label, what,
+                r == STRATA_EOF ? "end of stream" : strata_strerror((int)r));
+    else
+        fprintf(stderr, "strata: %s%s: %s %s%zd B%s\n", v->who, label, what,
+                (flags & STRATA_MSG_TEXT) ? "text " : "", r,
+                (flags & STRATA_MSG_END) ? " (end)" : "");
+}
+
+/* A tap labelled with k's name over s (under -v, else s itself); NULL
+ * when the allocator refused (s is then freed). */
+static strata_stream *tap_on(strata_stream *s, strata_layer_kind k, vlog *v)
+{
+    strata_stream *t;
+
+    if (!verbose || v == NULL || s == NULL ||
+        v->n == (int)(sizeof v->taps / sizeof v->taps[0]))
+        return s;
+    t = strata_tap_new(s, kind_label(k), tap_event, v, NULL);
+    if (t != NULL)
+        v->taps[v->n++] = t;
+    return t;
+}
+
+static void log_count(const vlog *v, const char *label, const char *dir,
+                      const strata_tap_counts *c, int messages)
+{
+    if (messages)
+        logv("%s%s: %s %llu B in %llu messages", v->who, label, dir,
+             (unsigned long long)c->bytes, (unsigned long long)c->messages);
+    else
+        logv("%s%s: %s %llu B in %llu calls", v->who, label, dir,
+             (unsigned long long)c->bytes, (unsigned long long)c->calls);
+}
+
+/* -v: each layer's totals, the top first; then the taps are forgotten
+ * (their stack is about to go). */
+static void vlog_totals(vlog *v)
+{
+    int i;
+
+    for (i = v->n - 1; i >= 0; i--) {
+        strata_stream *t = v->taps[i];
+        const char *label = strata_tap_label(t);
+        int msgs = strcmp(label, "lines") == 0 || strcmp(label, "len") == 0 ||
+                   strcmp(label, "ws") == 0 || strcmp(label, "grpc") == 0;
+        log_count(v, label, "received", strata_tap_in(t), msgs);
+        log_count(v, label, "sent", strata_tap_out(t), msgs);
+    }
+    v->n = 0;
+}
+
+/* u's layers first..first+count-1 over its transport. */
+static void sub_uri(const strata_uri *u, int first, int count, strata_uri *sub)
+{
+    *sub = *u;
+    memcpy(sub->layers, u->layers + first, (size_t)count * sizeof u->layers[0]);
+    sub->layers[count] = u->layers[u->n_layers - 1];
+    sub->n_layers = count + 1;
+}
+
+/* The layers of u from index `top` down to the one on the transport, on
+ * bottom (owned, freed on failure), as strata_uri_stack builds them;
+ * under -v one at a time with a tap above each (and above bottom). tls
+ * right on ws is built together with it: the library leaves the ws
+ * layer's write buffer out under tls, which only the pair shows it. */
+static int build_layers(const strata_uri *u, int top, strata_stream *bottom,
+                        vlog *v, strata_stream **out, char *err,
+                        size_t errlen)
+{
+    strata_stream *s;
+    strata_uri sub;
+    int i = u->n_layers - 2;
+
+    *out = NULL;
+    if (!verbose || v == NULL) {
+        sub_uri(u, top, u->n_layers - 1 - top, &sub);
+        return strata_uri_stack(&sub, bottom, NULL, out, err, errlen);
+    }
+    if ((s = tap_on(bottom, u->layers[u->n_layers - 1], v)) == NULL)
+        return STRATA_ERR_NOMEM;
+    while (i >= top) {
+        int first = i, r;
+        if (u->layers[i] == STRATA_LAYER_WS && i - 1 >= top &&
+            u->layers[i - 1] == STRATA_LAYER_TLS)
+            first = i - 1;
+        sub_uri(u, first, i - first + 1, &sub);
+        r = strata_uri_stack(&sub, s, NULL, &s, err, errlen);
+        if (r != 0)
+            return r;
+        if ((s = tap_on(s, u->layers[first], v)) == NULL)
+            return STRATA_ERR_NOMEM;
+        i = first - 1;
+    }
+    *out = s;
+    return 0;
+}
+
+/* A client's stack: connect the transport, then build_layers. */
+static int connect_stack(const strata_uri *u, vlog *v, strata_stream **out,
+                         char *err, size_t errlen)
+{
+    strata_stream *bottom;
+    strata_uri sub;
+    int r;
+
+    if (!verbose || v == NULL)
+        return strata_uri_connect(u, NULL, out, err, errlen);
+    sub_uri(u, u->n_layers - 1, 0, &sub);
+    r = strata_uri_connect(&sub, NULL, &bottom, err, errlen);
+    if (r != 0)
+        return r;
+    return build_layers(u, 0, bottom, v, out, err, errlen);
+}
+
+#ifdef STRATA_WITH_H2
+/* The index of the h2 layer in u, or -1. */
+static int h2_at(const strata_uri *u)
+{
+    int i;
+
+    for (i = 0; i < u->n_layers; i++)
+        if (u->layers[i] == STRATA_LAYER_H2)
+            return i;
+    return -1;
+}
+
+/* strata_uri_h2_stack with taps under h2 (-v); bottom NULL: connect. */
+static int h2_stack(const strata_uri *u, strata_stream *bottom, vlog *v,
+                    strata_h2 **h, strata_stream **below, char *err,
+                    size_t errlen)
+{
+    strata_stream *s;
+    strata_uri sub;
+    int at = h2_at(u), r;
+
+    if (!verbose || v == NULL)
+        return bottom == NULL
+                   ? strata_uri_h2_connect(u, NULL, h, below, err, errlen)
+                   : strata_uri_h2_stack(u, bottom, NULL, h, below, err,
+                                         errlen);
+    if (bottom == NULL) {
+        sub_uri(u, u->n_layers - 1, 0, &sub);
+        if ((r = strata_uri_connect(&sub, NULL, &bottom, err, errlen)) != 0)
+            return r;
+    }
+    if ((r = build_layers(u, at + 1, bottom, v, &s, err, errlen)) != 0)
+        return r;
+    /* the layers from h2 up, on what was just built as their transport */
+    sub_uri(u, 0, at + 1, &sub);
+    return strata_uri_h2_stack(&sub, s, NULL, h, below, err, errlen);
+}
+#endif
+
 #ifdef STRATA_WITH_WS
 /* Whether a stack's stream is an HTTP/2 stream (it has no descriptor of
  * its own: the connection has it). */
@@ -301,8 +537,8 @@ static const char *describe_ws(strata_stream *s, int status)
     const char *base = describe(s, status);
 #ifdef STRATA_WITH_WS
     static char text[384];
-    int http = strata_ws_status(s);
-    unsigned sent = strata_ws_error_code(s);
+    int http = strata_ws_status(untap(s));
+    unsigned sent = strata_ws_error_code(untap(s));
 
     if (http != 0 && http != (on_h2(s) ? 200 : 101))
         snprintf(text, sizeof text, "%s (WebSocket handshake: HTTP %d)", base,
@@ -503,9 +739,11 @@ typedef struct client {
     strata_stream *stream; /* the h2 stream: s, or under the WebSocket */
     strata_watch *hw;      /* the connection's descriptor */
     int h2_request;        /* h2://: s is a POST whose response is read */
+    int grpc;              /* grpc+h2://: s is a call, its end a status */
     int alpn_default;      /* no --alpn: "h2" must have been agreed */
     int head_logged;       /* the response head was logged (-v) */
     int ending;            /* GOAWAY going out: the conversation is over */
+    vlog v;                /* -v: the taps between the layers */
     char rbuf[CHUNK];
 } client;
 
@@ -664,12 +902,12 @@ static void log_ws_open(client *c)
     const char *proto;
 
     if (!c->ws || c->ws_open ||
-        strata_ws_status(c->s) != (c->h != NULL ? 200 : 101))
+        strata_ws_status(untap(c->s)) != (c->h != NULL ? 200 : 101))
         return;
     c->ws_open = 1;
-    proto = strata_ws_protocol(c->s);
+    proto = strata_ws_protocol(untap(c->s));
     logv("WebSocket open (subprotocol %s, deflate %s)",
-         proto != NULL ? proto : "none", strata_ws_deflate(c->s) ? "on" : "off");
+         proto != NULL ? proto : "none", strata_ws_deflate(untap(c->s)) ? "on" : "off");
 #else
     (void)c;
 #endif
@@ -710,11 +948,36 @@ static int want_stdin(const client *c)
 
 static const char *describe_h2(client *c, int r);
 
+/* A gRPC call's status other than OK, said with its name and message:
+ * 1 when that was the failure. */
+static int grpc_failed(client *c, int r)
+{
+#ifdef STRATA_WITH_GRPC
+    strata_stream *call = untap(c->s);
+    const char *m;
+    int st;
+
+    if (r != STRATA_ERR_GRPC || !c->grpc || call == NULL)
+        return 0;
+    st = strata_grpc_status(call);
+    m = strata_grpc_message(call);
+    say("gRPC status %s (%d)%s%s", strata_grpc_status_name(st), st,
+        m != NULL && m[0] != '\0' ? ": " : "", m != NULL ? m : "");
+    return 1;
+#else
+    (void)c;
+    (void)r;
+    return 0;
+#endif
+}
+
 static void client_fail(client *c, const char *what, int r)
 {
     const char *tls = describe_tls(stack_of(c), r);
 
-    if (!c->connected && r == STRATA_ERR_IO) /* refused, unreachable */
+    if (grpc_failed(c, r))
+        ; /* said */
+    else if (!c->connected && r == STRATA_ERR_IO) /* refused, unreachable */
         say("cannot connect to %s: %s", c->uri, describe(stack_of(c), r));
     else if (tls != NULL)
         say("%s", tls); /* says more than "send" or "receive" would */
@@ -750,6 +1013,7 @@ static int client_recv(client *c)
         /* Stop asking for input: EOF keeps the socket readable. */
         strata_watch_set_interest(c->sw, 0);
         logv(c->h2_request ? "response complete (END_STREAM)"
+             : c->grpc ? "call ended (trailers)"
              : c->ws ? "peer's close received"
              : c->tls ? "peer's close_notify received"
                       : "peer closed its direction");
@@ -763,8 +1027,8 @@ static int client_recv(client *c)
 static void judge_close(client *c)
 {
 #ifdef STRATA_WITH_WS
-    unsigned code = strata_ws_close_code(c->s);
-    const char *why = strata_ws_close_reason(c->s);
+    unsigned code = strata_ws_close_code(untap(c->s));
+    const char *why = strata_ws_close_reason(untap(c->s));
 
     if (why == NULL)
         why = "";
@@ -873,7 +1137,7 @@ static int peer_done(client *c)
         return 0;
     if (c->ws)
         ws_finish(c);
-    else if (c->h2_request)
+    else if (c->h2_request || c->grpc)
         h2_finish(c);
     else
         return 0;
@@ -887,7 +1151,8 @@ static int send_failed(client *c, int r)
 {
     if (r == 0 || is_need(r))
         return 0;
-    if (c->h2_request && (strata_poll(c->s, STRATA_POLL_IN) & STRATA_POLL_HUP))
+    if ((c->h2_request || c->grpc) &&
+        (strata_poll(c->s, STRATA_POLL_IN) & STRATA_POLL_HUP))
         return 0;
     client_fail(c, "send", r);
     return 1;
@@ -1046,6 +1311,8 @@ static void h2_finish(client *c)
     int status = strata_h2_status(c->stream);
 
     log_h2_trailers(c);
+    if (c->grpc)
+        logv("gRPC status OK");
     if (status < 200 || status > 299) {
         say("the server answered HTTP status %d", status);
         c->status = EXIT_RUNTIME;
@@ -1109,8 +1376,12 @@ static int h2_open(client *c)
         strata_loop_stop(c->loop);
         return r;
     }
-    c->s = c->opening;
+    c->s = tap_on(c->opening, c->u->layers[0], &c->v);
     c->opening = NULL;
+    if (c->s == NULL) {
+        client_fail(c, "open", STRATA_ERR_NOMEM);
+        return STRATA_ERR_NOMEM;
+    }
     c->stream = h2_stream_of(c->s);
     c->sw = strata_loop_watch(c->loop, c->s, STRATA_POLL_IN, client_cb, c);
     if (c->sw == NULL) {
@@ -1170,9 +1441,9 @@ static int h2_connect(client *c, const strata_uri *u, const options *o)
     char err[512];
 
     c->h2_request = u->layers[0] == STRATA_LAYER_H2;
+    c->grpc = u->layers[0] == STRATA_LAYER_GRPC;
     c->alpn_default = o->alpn == NULL;
-    if (strata_uri_h2_connect(u, NULL, &c->h, &c->below, err,
-                              sizeof err) != 0) {
+    if (h2_stack(u, NULL, &c->v, &c->h, &c->below, err, sizeof err) != 0) {
         say("%s", err);
         return EXIT_RUNTIME;
     }
@@ -1272,7 +1543,7 @@ static int do_connect(const strata_uri *u, const options *o)
             free(c);
             return EXIT_RUNTIME;
         }
-    } else if (strata_uri_connect(u, NULL, &c->s, err, sizeof err) != 0) {
+    } else if (connect_stack(u, &c->v, &c->s, err, sizeof err) != 0) {
         say("%s", err);
         free(c);
         return EXIT_RUNTIME;
@@ -1285,6 +1556,7 @@ static int do_connect(const strata_uri *u, const options *o)
         status = run_client(c);
         strata_loop_free(c->loop);
     }
+    vlog_totals(&c->v);
     if (status == 0)
         logv("done");
     strata_free(c->s);
@@ -1300,16 +1572,23 @@ static int do_connect(const strata_uri *u, const options *o)
 /* ---- listen --echo ---- */
 
 typedef struct conn conn;
+typedef struct bridge bridge;
+typedef struct upconn upconn;
 
 typedef struct server {
     strata_loop *loop;
     const strata_uri *uri;
+    const strata_uri *fwd; /* --forward: the upstream's URI, or NULL */
+    const char *fwd_text;
     int lfd;
     strata_watch *lw;
     int once;
     unsigned long accepted;
     conn *conns;           /* live connections, freed at exit */
     struct h2conn *h2conns; /* live HTTP/2 connections, too */
+    bridge *bridges;       /* live bridges (--forward) */
+    upconn *upconns;       /* live HTTP/2 upstream connections */
+    int exiting;           /* freeing all: bridges are not taken down */
     int status;
 } server;
 
@@ -1321,6 +1600,7 @@ struct conn {
     unsigned long id;
     int messages;
     int ws;                /* pieces of a message go back as they come */
+    int grpc;              /* a gRPC call: it ends with a status */
     int tls;               /* the stack has tls */
     int tls_open;          /* the TLS handshake was seen done (for -v) */
     bytes msg;             /* the message (or chunk) being echoed */
@@ -1330,6 +1610,10 @@ struct conn {
     int dirty, eof;
     int lingering;         /* failed: close frame out, waiting for EOF */
     unsigned long linger_timer;
+    char name[96];         /* "connection #3" or "connection #3 upstream" */
+    vlog v;                /* -v: the taps between its layers */
+    bridge *br;            /* --forward: the bridge it is a side of */
+    int upstream;          /* the bridge's new client stack */
 };
 
 /* After a WebSocket error the layer has queued its close frame, after a
@@ -1341,10 +1625,14 @@ struct conn {
  * still be unread. */
 #define LINGER_MS 2000
 
+static void bridge_drop(bridge *br, const void *gone);
+
 static void conn_free(conn *c)
 {
     conn **pp = &c->srv->conns;
 
+    if (c->br != NULL && !c->srv->exiting)
+        bridge_drop(c->br, c);
     while (*pp != c)
         pp = &(*pp)->next;
     *pp = c->next;
@@ -1352,9 +1640,20 @@ static void conn_free(conn *c)
         strata_watch_remove(c->w);
     if (c->linger_timer != 0)
         strata_loop_cancel(c->srv->loop, c->linger_timer);
+    vlog_totals(&c->v);
     strata_free(c->s);
     free(c->msg.data);
     free(c);
+}
+
+/* Name a connection for the log: "connection #3" (upstream: the new
+ * client stack of a bridge). */
+static void conn_name(conn *c, const char *name, int upstream)
+{
+    c->upstream = upstream;
+    snprintf(c->name, sizeof c->name, "%.60s%s", name,
+             upstream ? " upstream" : "");
+    snprintf(c->v.who, sizeof c->v.who, "%.80s: ", c->name);
 }
 
 /* Send back the rest of the held message. 1: progress, or a status. */
@@ -1417,9 +1716,11 @@ static int echo_recv(conn *c)
 static int ws_answer_close(strata_stream *s)
 {
 #ifdef STRATA_WITH_WS
-    unsigned code = strata_ws_close_code(s);
+    unsigned code;
     int r;
 
+    s = untap(s);
+    code = strata_ws_close_code(s);
     if (code == STRATA_WS_ABNORMAL)
         return 0;
     r = strata_ws_close(s, code, strata_ws_close_reason(s));
@@ -1438,8 +1739,12 @@ static int echo_step(conn *c)
         return echo_send(c);
     if (!c->eof)
         return echo_recv(c);
-    /* everything echoed: end our direction */
-    r = c->ws ? ws_answer_close(c->s) : strata_shutdown(c->s);
+    /* everything echoed: end our direction (a gRPC call: status OK) */
+    r = c->grpc ? 0 : c->ws ? ws_answer_close(c->s) : strata_shutdown(c->s);
+#ifdef STRATA_WITH_GRPC
+    if (c->grpc)
+        r = strata_grpc_finish(untap(c->s), 0, NULL, NULL, 0);
+#endif
     if (r == STRATA_ERR_IO && c->tls) {
         /* Our close_notify met a socket the peer closed right after its
          * own (as most TLS clients do): the end was the peer's, clean. */
@@ -1453,12 +1758,12 @@ static int echo_step(conn *c)
 static void log_ws_close(conn *c)
 {
 #ifdef STRATA_WITH_WS
-    const char *why = strata_ws_close_reason(c->s);
+    const char *why = strata_ws_close_reason(untap(c->s));
 
     if (why == NULL)
         why = "";
-    logv("connection #%lu closed (peer's close: %u%s%s)", c->id,
-         strata_ws_close_code(c->s), why[0] != '\0' ? " " : "", why);
+    logv("%s closed (peer's close: %u%s%s)", c->name,
+         strata_ws_close_code(untap(c->s)), why[0] != '\0' ? " " : "", why);
 #else
     (void)c;
 #endif
@@ -1469,8 +1774,10 @@ static void conn_done(conn *c)
 {
     server *sv = c->srv;
 
+    int upstream = c->upstream;
+
     conn_free(c);
-    if (sv->once)
+    if (sv->once && !upstream)
         strata_loop_stop(sv->loop);
 }
 
@@ -1525,21 +1832,24 @@ static const char *conn_describe(conn *c, int r)
     return c->ws ? describe_ws(c->s, r) : describe(c->s, r);
 }
 
-static void conn_end(conn *c, int r)
+/* The connection is over: 0 cleanly, else the status that ended it, said
+ * by `why` (NULL: by the status's own description). */
+static void conn_end(conn *c, int r, const char *why)
 {
     server *sv = c->srv;
 
     if (r == 0 && c->ws)
         log_ws_close(c);
     else if (r == 0)
-        logv("connection #%lu closed", c->id);
+        logv("%s closed", c->name);
     else {
-        const char *why = conn_describe(c, r);
-        logv("connection #%lu: %s", c->id, why);
-        if (sv->once)
-            say("connection: %s", why);
+        if (why == NULL)
+            why = conn_describe(c, r);
+        logv("%s: %s", c->name, why);
+        if (sv->once && !c->upstream)
+            say("%s: %s", c->upstream ? "upstream" : "connection", why);
     }
-    if (sv->once)
+    if (sv->once && !c->upstream)
         sv->status = r == 0 ? 0 : EXIT_RUNTIME;
     if (c->tls || (r != 0 && c->ws))
         linger_start(c);
@@ -1549,11 +1859,10 @@ static void conn_end(conn *c, int r)
 
 static void log_conn_tls_open(conn *c)
 {
-    char who[48];
-
-    snprintf(who, sizeof who, "connection #%lu: ", c->id);
-    c->tls_open = log_tls_open(c->s, who);
+    c->tls_open = log_tls_open(c->s, c->v.who);
 }
+
+static void bridge_pump(bridge *br);
 
 static void conn_cb(strata_loop *loop, strata_watch *w, unsigned events,
                     void *ud)
@@ -1568,6 +1877,12 @@ static void conn_cb(strata_loop *loop, strata_watch *w, unsigned events,
             conn_done(c);
         return;
     }
+    if (!c->tls_open)
+        log_conn_tls_open(c);
+    if (c->br != NULL) {
+        bridge_pump(c->br); /* which may free c */
+        return;
+    }
     for (i = 0; i < STEPS && r == 1; i++) {
         r = echo_step(c);
         if (!c->tls_open) /* now: a later step may close the connection */
@@ -1576,7 +1891,515 @@ static void conn_cb(strata_loop *loop, strata_watch *w, unsigned events,
     if (r == 1)
         strata_watch_wake(w); /* budget spent, not blocked: go on soon */
     else if (!is_need(r))
-        conn_end(c, r);
+        conn_end(c, r, NULL);
+}
+
+/* ---- listen --forward: bridges ----
+ * Each accepted stack (or HTTP/2 stream) is one side of a bridge, a new
+ * client stack to the --forward URI the other. Two flows carry what one
+ * side receives to the other:
+ *  - messages stay messages when both sides keep them (text or binary
+ *    kept between two WebSockets, binary otherwise); a side without them
+ *    gets the bytes (a line with its LF); bytes into lines are cut at
+ *    each LF, into other message layers one message per read;
+ *  - back-pressure: a flow holds one buffer (64 KiB, or one whole message
+ *    for len and grpc, which send its length first: up to 16 MiB) and
+ *    reads only when that is free, so a slow side stops the other;
+ *  - a side's end (EOF, a WebSocket close, close_notify, END_STREAM) ends
+ *    our direction to the other once what came before it went (a
+ *    WebSocket's close code passes to a WebSocket); the bridge is over
+ *    when both directions ended;
+ *  - a side that fails ends the other with its protocol's error: a
+ *    WebSocket close 1014 (bad gateway) toward the client or 1001 toward
+ *    the upstream, HTTP/2 502 (a reset once answered), a TLS or TCP cut.
+ * A side is a plain stack with its own watch (conn), an accepted HTTP/2
+ * stream whose connection's watch drives it (h2unit), or a stream on an
+ * HTTP/2 client connection of its own (upconn); side_ops hide which. */
+
+typedef struct side_ops {
+    /* wait for what the side needs next (STRATA_POLL_* it wants) */
+    void (*rearm)(void *owner, unsigned interest);
+    void (*wake)(void *owner);
+    /* make it ready for sends (an HTTP/2 stream answered): 1 when done,
+     * 0 not yet, or an error; NULL: ready from the start */
+    int (*open)(void *owner);
+    /* the bridge let go of it: 0 both directions ended, 1 the other side
+     * failed (end with the protocol's error), < 0 it failed itself */
+    void (*end)(void *owner, int how);
+} side_ops;
+
+typedef struct side {
+    const side_ops *ops;
+    void *owner;
+    strata_stream *s;      /* the top of its stack; NULL until open */
+    const char *name;      /* "client" or "upstream" */
+    strata_layer_kind top; /* its top layer */
+    int server;            /* the accepted side */
+    int messages, ws, lines, whole;
+    int closes;            /* its peer's end ends both directions (ws, grpc
+                              clients: the layer answers a close itself) */
+    int tls;               /* a tls layer right under its top ones */
+    int connected;         /* an I/O call came back: it is reachable */
+    int ready;             /* sends may go */
+    int eof, shut, closed, dirty;
+} side;
+
+typedef struct flow {
+    side *from, *to;
+    bytes buf;             /* received from `from`, not yet sent to `to` */
+    unsigned flags;        /* send flags of what buf holds */
+    size_t sent;           /* of the unit being sent */
+    int have;              /* buf holds what to send */
+    int fragment;          /* a message to `to` was begun, not ended */
+} flow;
+
+struct bridge {
+    server *srv;
+    bridge *next;
+    char name[80];         /* the accepted side's: "connection #3" */
+    side a, b;             /* the accepted side, the upstream */
+    flow ab, ba;
+};
+
+static void side_caps(side *d, strata_layer_kind top, int server)
+{
+    d->top = top;
+    d->server = server;
+    d->name = server ? "client" : "upstream";
+    d->ws = top == STRATA_LAYER_WS;
+    d->lines = top == STRATA_LAYER_LINES;
+    d->whole = top == STRATA_LAYER_LEN || top == STRATA_LAYER_GRPC;
+    d->messages = d->ws || d->lines || d->whole;
+    d->closes = !server && (d->ws || top == STRATA_LAYER_GRPC);
+}
+
+/* Send what the flow holds. 1 when all went, or a status. */
+static int flow_send(flow *f)
+{
+    side *t = f->to;
+
+    if (!t->ready)
+        return 0;
+    while (!t->closed) {
+        size_t n = pending(&f->buf), len = n, skip = n;
+        const char *p = f->buf.data + f->buf.off, *nl = NULL;
+        unsigned flags = f->flags;
+        ssize_t r;
+        if (!f->from->messages && t->lines) { /* bytes into lines */
+            nl = n > 0 ? memchr(p, '\n', n) : NULL;
+            if (nl == NULL && n == 0)
+                break;
+            flags = nl != NULL ? STRATA_MSG_END : 0;
+            len = nl != NULL ? (size_t)(nl - p) : n;
+            skip = nl != NULL ? len + 1 : n;
+        }
+        r = strata_send(t->s, p + f->sent, len - f->sent, flags);
+        if (r == STRATA_ERR_CLOSED && t->closes) {
+            t->closed = 1; /* its peer closed: the rest is dropped */
+            break;
+        }
+        if (r < 0)
+            return (int)r;
+        if (r == 0 && len > f->sent)
+            return STRATA_ERR_STATE; /* no progress: never spin on it */
+        t->dirty = 1;
+        f->sent += (size_t)r;
+        if (f->sent < len)
+            continue;
+        f->buf.off += skip;
+        f->sent = 0;
+        f->fragment = t->messages && !(flags & STRATA_MSG_END);
+        if (nl == NULL)
+            break;
+    }
+    f->have = 0; /* sent, or dropped: `to` takes no more */
+    f->buf.off = f->buf.len = 0;
+    return 1;
+}
+
+/* The send flags of what `from` gave with recv flags rf. */
+static unsigned flow_flags(const flow *f, unsigned rf)
+{
+    if (!f->to->messages)
+        return 0;
+    if (!f->from->messages)
+        return STRATA_MSG_END; /* a read is a message (lines: cut at LF) */
+    if (f->from->ws && f->to->ws)
+        return rf & (STRATA_MSG_END | STRATA_MSG_TEXT);
+    return rf & STRATA_MSG_END;
+}
+
+/* Receive into the flow's buffer. 1 progress, or a status. */
+static int flow_recv(flow *f)
+{
+    side *d = f->from;
+    int whole = f->to->whole && d->messages; /* gather the message */
+    unsigned rf = 0;
+    ssize_t r;
+
+    if (d->s == NULL)
+        return 0; /* not open yet */
+    if (reserve(&f->buf, whole ? CHUNK : CHUNK + 1, MAX_MSG + 1) != 0)
+        return STRATA_ERR_TOO_BIG;
+    r = strata_recv(d->s, f->buf.data + f->buf.len,
+                    whole ? f->buf.cap - f->buf.len - 1 : CHUNK, &rf);
+    if (r >= 0 || r == STRATA_NEED_READ || r == STRATA_EOF)
+        d->connected = 1;
+    if (r == STRATA_EOF) {
+        d->eof = 1;
+        if (d->closes)
+            d->closed = 1;
+        return 1;
+    }
+    if (r < 0)
+        return (int)r;
+    f->buf.len += (size_t)r;
+    if (d->lines && !f->to->messages && (rf & STRATA_MSG_END))
+        f->buf.data[f->buf.len++] = '\n'; /* a line's bytes end with LF */
+    f->flags = flow_flags(f, rf);
+    f->have = whole ? (rf & STRATA_MSG_END) != 0
+                    : pending(&f->buf) > 0 ||
+                          (f->to->messages && (rf & STRATA_MSG_END));
+    return 1;
+}
+
+/* End our direction to `to`: the WebSocket close with the code the other
+ * WebSocket closed with, a gRPC call finished OK, else a shutdown. */
+static int side_shutdown(side *t, side *from)
+{
+#ifdef STRATA_WITH_WS
+    strata_stream *s = untap(t->s);
+
+    if (t->ws && from->ws) {
+        unsigned code = strata_ws_close_code(untap(from->s));
+        if (code >= 1000 && code < 5000 && code != STRATA_WS_NO_STATUS &&
+            code != STRATA_WS_ABNORMAL && code != 1015 &&
+            strata_ws_close(s, code, strata_ws_close_reason(untap(from->s)))
+                == 0)
+            return 0;
+    }
+    if (t->ws)
+        return ws_answer_close(s);
+#else
+    (void)from;
+#endif
+#ifdef STRATA_WITH_GRPC
+    if (t->top == STRATA_LAYER_GRPC && t->server)
+        return strata_grpc_finish(untap(t->s), 0, NULL, NULL, 0);
+#endif
+    return strata_shutdown(t->s);
+}
+
+/* `from` ended (or `to` takes no more): end our direction to `to`. */
+static int flow_end(flow *f)
+{
+    side *t = f->to;
+    int r;
+
+    if (!t->ready)
+        return 0;
+    if (!t->closed && f->fragment) { /* a last line without its LF */
+        ssize_t n = strata_send(t->s, "", 0, STRATA_MSG_END);
+        if (n < 0)
+            return (int)n;
+        f->fragment = 0;
+    }
+    r = t->closed ? 0 : side_shutdown(t, f->from);
+    if (r == STRATA_ERR_IO && t->tls)
+        r = 0; /* our close_notify met the socket the peer closed after its
+                  own: the end was the peer's, and clean */
+    if (r != 0)
+        return r;
+    t->shut = 1;
+    t->dirty = 0;
+    return 1;
+}
+
+/* One step of a flow: 1 progress, 0 nothing to do now, or a status;
+ * *blame is the side a failure is whose. */
+static int flow_step(flow *f, side **blame)
+{
+    int r;
+
+    if (f->to->shut)
+        return 0;
+    if (f->have) {
+        *blame = f->to;
+        return flow_send(f);
+    }
+    if (f->from->eof || f->to->closed) {
+        *blame = f->to;
+        return flow_end(f);
+    }
+    *blame = f->from;
+    r = flow_recv(f);
+    if (r == 1 && f->have && (r = flow_send(f)) < 0)
+        *blame = f->to;
+    return r;
+}
+
+static int fatal(int r)
+{
+    return r < 0 && !is_need(r);
+}
+
+/* What a side waits for: input when its flow may read, output when
+ * something waits to go to it. */
+static unsigned side_interest(const bridge *br, const side *d)
+{
+    const flow *out = d == &br->a ? &br->ab : &br->ba;
+    const flow *in = d == &br->a ? &br->ba : &br->ab;
+    unsigned i = 0;
+
+    if (!out->have && !d->eof && !out->to->shut && !out->to->closed)
+        i |= STRATA_POLL_IN;
+    if ((in->have && d->ready) || d->dirty)
+        i |= STRATA_POLL_OUT;
+    return i;
+}
+
+static void bridge_unlink(bridge *br)
+{
+    bridge **pp = &br->srv->bridges;
+
+    while (*pp != br)
+        pp = &(*pp)->next;
+    *pp = br->next;
+    free(br->ab.buf.data);
+    free(br->ba.buf.data);
+    free(br);
+}
+
+/* The bridge is over: each side's owner takes back its own end (the
+ * owners forget the bridge there, before it goes). */
+static void bridge_end(bridge *br, side *failed, int r)
+{
+    side a = br->a, b = br->b;
+
+    if (failed == NULL) {
+        a.ops->end(a.owner, 0);
+        b.ops->end(b.owner, 0);
+    } else if (failed == &br->a) {
+        a.ops->end(a.owner, r);
+        b.ops->end(b.owner, 1);
+    } else {
+        b.ops->end(b.owner, r);
+        a.ops->end(a.owner, 1);
+    }
+    bridge_unlink(br);
+}
+
+/* Push what is written out; 0, or the failure's status (*blame set). */
+static int bridge_flush(bridge *br, side **blame)
+{
+    side *d[2];
+    int i, r;
+
+    d[0] = &br->a;
+    d[1] = &br->b;
+    for (i = 0; i < 2; i++) {
+        if (!d[i]->dirty || d[i]->s == NULL)
+            continue;
+        r = strata_flush(d[i]->s);
+        if (r == 0)
+            d[i]->dirty = 0;
+        else if (fatal(r)) {
+            *blame = d[i];
+            return r;
+        }
+    }
+    return 0;
+}
+
+/* Open the side that waits for the other to be reachable (an HTTP/2
+ * stream is answered only once the upstream is). */
+static int bridge_open(bridge *br, side **blame)
+{
+    side *d[2];
+    int i, r;
+
+    d[0] = &br->a;
+    d[1] = &br->b;
+    for (i = 0; i < 2; i++) {
+        side *o = d[1 - i];
+        if (d[i]->ready || d[i]->ops->open == NULL || !o->connected)
+            continue;
+        r = d[i]->ops->open(d[i]->owner);
+        if (fatal(r)) {
+            *blame = d[i];
+            return r;
+        }
+        d[i]->ready = r == 1;
+    }
+    return 0;
+}
+
+/* Move what can move both ways, then wait for what the sides need. */
+static void bridge_pump(bridge *br)
+{
+    side *blame = NULL;
+    int i, r1 = 0, r2 = 0, r;
+
+    for (i = 0; i < STEPS; i++) {
+        if ((r = bridge_open(br, &blame)) != 0)
+            break;
+        if (fatal(r = r1 = flow_step(&br->ab, &blame)))
+            break;
+        if (fatal(r = r2 = flow_step(&br->ba, &blame)))
+            break;
+        r = 0;
+        if (r1 != 1 && r2 != 1)
+            break;
+    }
+    if (r == 0)
+        r = bridge_flush(br, &blame);
+    if (fatal(r)) {
+        bridge_end(br, blame, r);
+        return;
+    }
+    if (br->a.shut && br->b.shut && !br->a.dirty && !br->b.dirty) {
+        bridge_end(br, NULL, 0);
+        return;
+    }
+    if (i == STEPS) { /* budget spent, not blocked: go on soon */
+        br->a.ops->wake(br->a.owner);
+        br->b.ops->wake(br->b.owner);
+    }
+    br->a.ops->rearm(br->a.owner, side_interest(br, &br->a));
+    br->b.ops->rearm(br->b.owner, side_interest(br, &br->b));
+}
+
+static bridge *bridge_new(server *sv, const char *name)
+{
+    bridge *br = calloc(1, sizeof *br);
+
+    if (br == NULL)
+        return NULL;
+    br->srv = sv;
+    snprintf(br->name, sizeof br->name, "%.60s", name);
+    br->ab.from = br->ba.to = &br->a;
+    br->ab.to = br->ba.from = &br->b;
+    br->next = sv->bridges;
+    sv->bridges = br;
+    return br;
+}
+
+/* ---- a plain stack as a side ---- */
+
+static void conn_rearm(void *owner, unsigned interest)
+{
+    conn *c = owner;
+
+    strata_watch_set_interest(c->w, interest);
+}
+
+static void conn_wake(void *owner)
+{
+    strata_watch_wake(((conn *)owner)->w);
+}
+
+static void conn_side_end(void *owner, int how)
+{
+    conn *c = owner;
+
+    c->br = NULL;
+    if (how <= 0) {
+        conn_end(c, how, NULL);
+        return;
+    }
+#ifdef STRATA_WITH_WS
+    /* 1014: bad gateway (RFC 6455's registry); 1001: going away */
+    if (c->ws)
+        (void)strata_ws_close(untap(c->s), c->upstream ? 1001 : 1014,
+                              c->upstream ? "the client went away"
+                                          : "the upstream failed");
+#endif
+    conn_end(c, STRATA_ERR_CLOSED, c->upstream
+             ? "closed: the client's side failed"
+             : "closed: the upstream failed");
+}
+
+static const side_ops conn_side_ops = {
+    conn_rearm, conn_wake, NULL, conn_side_end
+};
+
+/* Make c side d of its bridge. */
+static void conn_side(conn *c, bridge *br, side *d, const strata_uri *u)
+{
+    c->br = br;
+    d->ops = &conn_side_ops;
+    d->owner = c;
+    d->s = c->s;
+    side_caps(d, u->layers[0], !c->upstream);
+    d->tls = c->tls;
+    d->ready = 1; /* sends wait in the layers (a connect, a handshake) */
+}
+
+/* A side's owner is going away on its own (its connection ended under
+ * it): the other side ends as after a failure. */
+static void bridge_drop(bridge *br, const void *gone)
+{
+    side other = br->a.owner == gone ? br->b : br->a;
+
+    bridge_unlink(br);
+    other.ops->end(other.owner, 1);
+}
+
+static int upconn_start(bridge *br);
+
+/* The upstream as a plain stack (side b). 0, or a status after saying
+ * why. */
+static int upstream_conn(bridge *br)
+{
+    server *sv = br->srv;
+    char err[512];
+    conn *c = calloc(1, sizeof *c);
+    int r;
+
+    if (c == NULL)
+        return STRATA_ERR_NOMEM;
+    c->srv = sv;
+    conn_name(c, br->name, 1);
+    r = connect_stack(sv->fwd, &c->v, &c->s, err, sizeof err);
+    if (r != 0) {
+        logv("%s: %s", c->name, err);
+        free(c);
+        return r;
+    }
+    c->w = strata_loop_watch(sv->loop, c->s, STRATA_POLL_IN, conn_cb, c);
+    if (c->w == NULL) {
+        strata_free(c->s);
+        free(c);
+        return STRATA_ERR_NOMEM;
+    }
+    c->messages = strata_uri_has_messages(sv->fwd);
+    c->ws = sv->fwd->layers[0] == STRATA_LAYER_WS;
+    c->tls = strata_uri_has_layer(sv->fwd, STRATA_LAYER_TLS);
+    c->tls_open = !c->tls;
+    c->next = sv->conns;
+    sv->conns = c;
+    conn_side(c, br, &br->b, sv->fwd);
+    return 0;
+}
+
+/* A bridge from an accepted side (the caller makes it side a) to a new
+ * client stack of the --forward URI; NULL when that could not even be
+ * started (said under -v). */
+static bridge *bridge_start(server *sv, const char *name)
+{
+    bridge *br = bridge_new(sv, name);
+    int r;
+
+    if (br == NULL)
+        return NULL;
+    logv("%s: forwarding to %s", name, sv->fwd_text);
+    r = strata_uri_has_layer(sv->fwd, STRATA_LAYER_H2) ? upconn_start(br)
+                                                       : upstream_conn(br);
+    if (r != 0) {
+        bridge_unlink(br);
+        return NULL;
+    }
+    return br;
 }
 
 #ifdef STRATA_WITH_H2
@@ -1592,12 +2415,25 @@ static void conn_cb(strata_loop *loop, strata_watch *w, unsigned events,
  * to what one read brought share writes. A failed stream is reset and
  * logged; a failed connection takes its streams with it. */
 
-enum { H2_REQUEST, H2_TUNNEL, H2_WEBSOCKET };
+/* H2_SERVED: the listen URI has layers above h2 (a tunnel's, a gRPC
+ * call, tls+ws+h2): strata_uri_h2_serve answers the stream as they say. */
+enum { H2_REQUEST, H2_TUNNEL, H2_WEBSOCKET, H2_SERVED };
+
+/* Whether the streams of u's server are answered by strata_uri_h2_serve:
+ * h2:// and ws+h2:// serve every kind of stream themselves (above). */
+static int h2_served(const strata_uri *u)
+{
+    int at = h2_at(u);
+
+    return at > 1 || (at == 1 && u->layers[0] != STRATA_LAYER_WS);
+}
+
 
 typedef struct h2conn h2conn;
 
 typedef struct h2unit {
     conn e;                /* the echo: e.s is the stream or its WebSocket */
+    bridge *br;            /* --forward: its bridge */
     h2conn *hc;
     struct h2unit *next;
     strata_stream *stream; /* the h2 stream (the WebSocket owns it) */
@@ -1616,15 +2452,19 @@ struct h2conn {
     unsigned long id;
     h2unit *units;
     int tls_open;
+    vlog v;                /* -v: the taps under h2 */
 };
 
 static void h2_unit_free(h2unit *u)
 {
     h2unit **pp = &u->hc->units;
 
+    if (u->br != NULL && !u->hc->srv->exiting)
+        bridge_drop(u->br, u);
     while (*pp != u)
         pp = &(*pp)->next;
     *pp = u->next;
+    vlog_totals(&u->e.v);
     strata_free(u->e.s); /* resets the stream if it is still open */
     free(u->e.msg.data);
     free(u);
@@ -1648,7 +2488,9 @@ static int h2_accept_ws(h2unit *u)
     o.half_close = 1; /* the echo answers a close, after what came before */
     r = strata_ws_h2_accept(u->stream, &o, NULL, &ws);
     if (r == 0) {
-        u->e.s = ws;
+        u->e.s = tap_on(ws, STRATA_LAYER_WS, &u->e.v);
+        if (u->e.s == NULL)
+            return STRATA_ERR_NOMEM;
         u->e.ws = u->e.messages = 1;
         return 1;
     }
@@ -1669,13 +2511,43 @@ static int h2_accept_ws(h2unit *u)
     return 0;
 }
 
+/* The stream answered as the URI's layers above h2 say: 1, NEED_*, or
+ * 0 when it was refused (answered, freed, logged). */
+static int h2_serve(h2unit *u)
+{
+    const strata_uri *uri = u->hc->srv->uri;
+    char err[512];
+    strata_stream *top;
+    int i, r = strata_uri_h2_serve(uri, u->stream, NULL, &top, err, sizeof err);
+
+    if (is_need(r))
+        return r;
+    if (r != 0) {
+        logv("%s: refused: %s", u->e.name, err);
+        u->e.s = u->stream = NULL; /* answered and freed */
+        return 0;
+    }
+    u->e.s = tap_on(top, uri->layers[0], &u->e.v);
+    if (u->e.s == NULL)
+        return STRATA_ERR_NOMEM;
+    u->e.messages = strata_uri_has_messages(uri);
+    u->e.ws = uri->layers[0] == STRATA_LAYER_WS;
+    u->e.grpc = uri->layers[0] == STRATA_LAYER_GRPC;
+    for (i = 0; i < h2_at(uri); i++)
+        u->e.tls |= uri->layers[i] == STRATA_LAYER_TLS; /* in the stream */
+    u->e.tls_open = !u->e.tls;
+    return 1;
+}
+
 /* One step of a stream: 1 progress, 0 finished, or a status. */
 static int h2_unit_step(h2unit *u)
 {
     int r;
 
     if (!u->answered) {
-        if (u->kind == H2_WEBSOCKET)
+        if (u->kind == H2_SERVED)
+            r = h2_serve(u);
+        else if (u->kind == H2_WEBSOCKET)
             r = h2_accept_ws(u);
         else if ((r = strata_h2_respond(u->stream, 200, NULL, 0, 0)) == 0)
             r = 1;
@@ -1687,7 +2559,7 @@ static int h2_unit_step(h2unit *u)
                        (STRATA_POLL_HUP | STRATA_POLL_ERR)
                    ? 0 : STRATA_NEED_READ;
     r = echo_step(&u->e);
-    if (r == 0 && u->kind == H2_WEBSOCKET) {
+    if (r == 0 && (u->kind == H2_WEBSOCKET || u->kind == H2_SERVED)) {
         u->closing = 1;
         return 1;
     }
@@ -1700,6 +2572,12 @@ static void h2_unit_turn(h2unit *u)
     int r = 1, i;
 
     u->again = 0;
+    if (!u->e.tls_open && u->e.s != NULL && u->answered)
+        log_conn_tls_open(&u->e); /* TLS inside the stream */
+    if (u->br != NULL) {
+        bridge_pump(u->br); /* which may free u */
+        return;
+    }
     for (i = 0; i < STEPS && r == 1; i++)
         r = h2_unit_step(u);
     if (r == 1)
@@ -1713,11 +2591,351 @@ static void h2_unit_turn(h2unit *u)
     h2_unit_free(u);
 }
 
+/* ---- an accepted HTTP/2 stream as a side (--forward) ----
+ * It has no descriptor: its connection's watch drives it and runs its
+ * turn, which pumps the bridge. It is answered (200, or the WebSocket
+ * accepted) once the upstream is reachable, so that a failed upstream
+ * can still be answered 502. */
+
+static void unit_rearm(void *owner, unsigned interest)
+{
+    h2unit *u = owner;
+
+    (void)interest; /* the connection's watch waits for all its streams */
+    strata_watch_set_interest(u->hc->w, poll_of(strata_h2_wants(u->hc->h)));
+}
+
+static void unit_wake(void *owner)
+{
+    h2unit *u = owner;
+
+    u->again = 1;
+    strata_watch_wake(u->hc->w);
+}
+
+static int unit_open(void *owner)
+{
+    h2unit *u = owner;
+    int r;
+
+    if (u->kind == H2_SERVED) {
+        r = h2_serve(u);
+        if (r == 0)
+            return STRATA_ERR_PROTO; /* refused: answered already */
+    } else if (u->kind == H2_WEBSOCKET) {
+        r = h2_accept_ws(u);
+        if (r == 0)
+            return STRATA_ERR_PROTO; /* refused: answered already */
+    } else if ((r = strata_h2_respond(u->stream, 200, NULL, 0, 0)) == 0) {
+        r = 1;
+    }
+    if (r == 1) {
+        u->answered = 1;
+        u->br->a.s = u->e.s;
+    }
+    return r;
+}
+
+static void unit_end(void *owner, int how)
+{
+    h2unit *u = owner;
+
+    u->br = NULL;
+    if (how == 0) {
+        logv("%s closed", u->e.name);
+        if (u->kind == H2_WEBSOCKET || u->kind == H2_SERVED) {
+            /* END_STREAM awaited, then freed */
+            u->closing = 1;
+            unit_wake(u);
+            return;
+        }
+#ifdef STRATA_WITH_GRPC
+    } else if (how == 1 && u->e.grpc && u->answered) {
+        logv("%s: finished UNAVAILABLE: the upstream failed", u->e.name);
+        (void)strata_grpc_finish(untap(u->e.s), 14, "the upstream failed",
+                                 NULL, 0); /* 14: UNAVAILABLE */
+#endif
+    } else if (how == 1 && !u->answered) {
+        logv("%s: answered 502: the upstream failed", u->e.name);
+        (void)strata_h2_respond(u->stream, 502, NULL, 0,
+                                STRATA_H2_END_STREAM);
+    } else if (how == 1) {
+        logv("%s: reset: the upstream failed", u->e.name);
+        (void)strata_h2_reset(u->stream, u->kind == H2_TUNNEL
+                                             ? STRATA_H2_CONNECT_ERROR
+                                             : STRATA_H2_INTERNAL_ERROR);
+    } else {
+        logv("%s: %s", u->e.name, u->e.ws ? describe_ws(u->e.s, how)
+                                          : strata_strerror(how));
+    }
+    h2_unit_free(u);
+}
+
+static const side_ops unit_side_ops = {
+    unit_rearm, unit_wake, unit_open, unit_end
+};
+
+/* The stream's bridge; 0, or -1 after answering 502 and freeing u. */
+static int unit_forward(h2unit *u)
+{
+    bridge *br = bridge_start(u->hc->srv, u->e.name);
+
+    if (br == NULL) {
+        unit_end(u, 1);
+        return -1;
+    }
+    u->br = br;
+    br->a.ops = &unit_side_ops;
+    br->a.owner = u;
+    br->a.s = u->kind == H2_REQUEST || u->kind == H2_TUNNEL ? u->e.s : NULL;
+    side_caps(&br->a, u->kind == H2_SERVED      ? u->hc->srv->uri->layers[0]
+                      : u->kind == H2_WEBSOCKET ? STRATA_LAYER_WS
+                                                : STRATA_LAYER_H2, 1);
+    return 0;
+}
+
+/* ---- an HTTP/2 upstream (--forward h2://, ws+h2://...) ----
+ * Each bridge has a client connection of its own with one stream, opened
+ * as the URI says; its watch drives the connection and pumps the bridge.
+ * When the bridge lets go: GOAWAY (and close_notify), then freed, or
+ * after LINGER_MS whatever the peer does. */
+
+struct upconn {
+    server *srv;
+    upconn *next;
+    bridge *br;            /* NULL once the bridge let go */
+    char name[96];
+    vlog v;
+    strata_h2 *h;
+    strata_stream *below;  /* the layers under h2 (the connection's) */
+    strata_stream *opening, *s;
+    strata_watch *w;
+    int tls_open;
+    int closing;
+    unsigned long timer;
+    char why[512];         /* why it could not open, or "" */
+};
+
+static void upconn_free(upconn *up)
+{
+    upconn **pp = &up->srv->upconns;
+
+    if (up->br != NULL && !up->srv->exiting)
+        bridge_drop(up->br, up);
+    while (*pp != up)
+        pp = &(*pp)->next;
+    *pp = up->next;
+    if (up->w != NULL)
+        strata_watch_remove(up->w);
+    if (up->timer != 0)
+        strata_loop_cancel(up->srv->loop, up->timer);
+    vlog_totals(&up->v);
+    strata_free(up->s);
+    strata_free(up->opening);
+    strata_h2_free(up->h);
+    free(up);
+}
+
+static void upconn_expire(strata_loop *loop, void *ud)
+{
+    upconn *up = ud;
+
+    (void)loop;
+    up->timer = 0;
+    upconn_free(up);
+}
+
+static const char *upconn_describe(upconn *up, int r)
+{
+    static char text[600];
+    const char *tls = describe_tls(up->below, r);
+    uint32_t code = strata_h2_error_code(up->h);
+    long rst = up->s != NULL ? strata_h2_reset_code(h2_stream_of(up->s))
+                             : -1;
+
+    if (up->why[0] != '\0')
+        return up->why;
+    if (tls != NULL)
+        return tls;
+    if (r == STRATA_ERR_CLOSED && rst >= 0)
+        snprintf(text, sizeof text, "%s (HTTP/2 RST_STREAM %s, 0x%lx)",
+                 describe(up->below, r), h2_code_name((unsigned long)rst),
+                 rst);
+    else if (code != 0)
+        snprintf(text, sizeof text, "%s (HTTP/2 error %s, 0x%x)",
+                 describe(up->below, r), h2_code_name(code), (unsigned)code);
+    else if (up->s != NULL && up->srv->fwd->layers[0] == STRATA_LAYER_WS)
+        return describe_ws(up->s, r);
+    else
+        return describe(up->below, r);
+    return text;
+}
+
+static void upconn_end(void *owner, int how)
+{
+    upconn *up = owner;
+
+    up->br = NULL;
+    if (how < 0)
+        logv("%s: %s", up->name, upconn_describe(up, how));
+    else
+        logv("%s closed%s", up->name,
+             how == 1 ? ": the client's side failed" : "");
+    vlog_totals(&up->v);
+    strata_free(up->s); /* resets the stream if it is still open */
+    strata_free(up->opening);
+    up->s = up->opening = NULL;
+    up->closing = 1;
+    up->timer = strata_loop_timer(up->srv->loop, LINGER_MS, upconn_expire,
+                                  up);
+    strata_watch_wake(up->w);
+}
+
+static void upconn_rearm(void *owner, unsigned interest)
+{
+    upconn *up = owner;
+
+    (void)interest; /* the connection waits for what its streams need */
+    strata_watch_set_interest(up->w, poll_of(strata_h2_wants(up->h)));
+}
+
+static void upconn_wake(void *owner)
+{
+    strata_watch_wake(((upconn *)owner)->w);
+}
+
+static const side_ops upconn_side_ops = {
+    upconn_rearm, upconn_wake, NULL, upconn_end
+};
+
+/* Open the stream the URI names: 0 once open, NEED_*, or an error (the
+ * reason kept for the log). */
+static int upconn_open(upconn *up)
+{
+    const strata_uri *u = up->srv->fwd;
+    int r = strata_uri_h2_open(u, up->h, NULL, &up->opening, up->why,
+                               sizeof up->why);
+    side *d = &up->br->b;
+
+    if (is_need(r))
+        return r;
+    if (r != 0)
+        return r;
+    up->why[0] = '\0';
+    up->s = tap_on(up->opening, u->layers[0], &up->v);
+    up->opening = NULL;
+    if (up->s == NULL)
+        return STRATA_ERR_NOMEM;
+    d->s = up->s;
+    d->ready = d->connected = 1;
+    logv("%s: stream %d open", up->name,
+         (int)strata_h2_stream_id(h2_stream_of(up->s)));
+    return 0;
+}
+
+/* GOAWAY, then close_notify over TLS, then free. */
+static void upconn_close(upconn *up)
+{
+    int r = strata_h2_shutdown(up->h);
+
+    if (is_need(r)) {
+        strata_watch_set_interest(up->w, poll_of(strata_h2_wants(up->h)));
+        return;
+    }
+    if (r == 0 && strata_uri_has_layer(up->srv->fwd, STRATA_LAYER_TLS))
+        (void)strata_shutdown(up->below);
+    upconn_free(up);
+}
+
+/* With -v the TLS handshake, once; then "h2" must have been agreed. */
+static int upconn_tls_open(upconn *up)
+{
+    const char *why;
+
+    if (up->tls_open || !(up->tls_open = log_tls_open(up->below, up->v.who)))
+        return 0;
+    why = h2_alpn_refusal(up->below, up->srv->fwd->tls.alpn == NULL,
+                          "upstream");
+    if (why == NULL)
+        return 0;
+    snprintf(up->why, sizeof up->why, "%s", why);
+    return STRATA_ERR_TLS;
+}
+
+static void upconn_cb(strata_loop *loop, strata_watch *w, unsigned events,
+                      void *ud)
+{
+    upconn *up = ud;
+    int r = 0, i;
+
+    (void)loop;
+    (void)events;
+    if (up->closing) {
+        upconn_close(up);
+        return;
+    }
+    for (i = 0; i < STEPS; i++) {
+        if (up->s == NULL && (r = upconn_open(up)) != 0 && !is_need(r))
+            break;
+        if ((r = strata_h2_drive(up->h)) != 0)
+            break;
+    }
+    while (strata_h2_ready(up->h) != NULL)
+        ; /* one stream: the pump below runs it */
+    if (!fatal(r))
+        r = upconn_tls_open(up);
+    if (r == 0)
+        strata_watch_wake(w); /* budget spent: more may be waiting */
+    if (up->s != NULL)
+        bridge_pump(up->br); /* which may let go of up (up->closing) */
+    if (up->br != NULL && fatal(r)) /* over: the stream's calls did not
+                                       tell the bridge yet */
+        bridge_end(up->br, &up->br->b, r);
+    else if (up->br != NULL)
+        strata_watch_set_interest(w, poll_of(strata_h2_wants(up->h)));
+}
+
+static int upconn_start(bridge *br)
+{
+    server *sv = br->srv;
+    upconn *up = calloc(1, sizeof *up);
+    int r;
+
+    if (up == NULL)
+        return STRATA_ERR_NOMEM;
+    up->srv = sv;
+    up->br = br;
+    snprintf(up->name, sizeof up->name, "%.60s upstream", br->name);
+    snprintf(up->v.who, sizeof up->v.who, "%.80s: ", up->name);
+    r = h2_stack(sv->fwd, NULL, &up->v, &up->h, &up->below, up->why,
+                 sizeof up->why);
+    if (r != 0) {
+        logv("%s: %s", up->name, up->why);
+        free(up);
+        return r;
+    }
+    up->w = strata_loop_watch_fd(sv->loop, strata_h2_fd(up->h),
+                                 STRATA_POLL_IN, upconn_cb, up);
+    if (up->w == NULL) {
+        strata_h2_free(up->h);
+        free(up);
+        return STRATA_ERR_NOMEM;
+    }
+    up->tls_open = !strata_uri_has_layer(sv->fwd, STRATA_LAYER_TLS);
+    up->next = sv->upconns;
+    sv->upconns = up;
+    br->b.ops = &upconn_side_ops;
+    br->b.owner = up;
+    side_caps(&br->b, sv->fwd->layers[0], 0);
+    return 0;
+}
+
 static void h2_unit_start(h2conn *hc, strata_stream *s)
 {
     const char *method = strata_h2_get(s, ":method");
     const char *protocol = strata_h2_get(s, ":protocol"), *target;
     h2unit *u = calloc(1, sizeof *u);
+    char name[48];
 
     if (u == NULL) {
         logv("connection #%lu: out of memory: stream refused", hc->id);
@@ -1729,17 +2947,33 @@ static void h2_unit_start(h2conn *hc, strata_stream *s)
     u->stream = u->e.s = s;
     u->e.srv = hc->srv;
     u->e.id = hc->id;
-    u->kind = method == NULL || strcmp(method, "CONNECT") != 0 ? H2_REQUEST
+    u->e.tls_open = !h2_served(hc->srv->uri); /* set again once served */
+    u->kind = h2_served(hc->srv->uri)                          ? H2_SERVED
+              : method == NULL || strcmp(method, "CONNECT") != 0 ? H2_REQUEST
               : protocol != NULL                               ? H2_WEBSOCKET
                                                                : H2_TUNNEL;
+    snprintf(name, sizeof name, "connection #%lu stream %d", hc->id,
+             (int)strata_h2_stream_id(s));
+    conn_name(&u->e, name, 0);
+    /* a WebSocket or the layers above h2 take the stream themselves */
+    if (u->kind == H2_REQUEST || u->kind == H2_TUNNEL)
+        u->e.s = tap_on(s, STRATA_LAYER_H2, &u->e.v);
+    if (u->e.s == NULL) {
+        free(u);
+        return;
+    }
     u->next = hc->units;
     hc->units = u;
     strata_h2_set_user(s, u);
-    target = strata_h2_get(s, u->kind == H2_TUNNEL ? ":authority" : ":path");
+    target = strata_h2_get(s, ":path");
+    if (target == NULL) /* a CONNECT tunnel names its host:port */
+        target = strata_h2_get(s, ":authority");
     logv("connection #%lu: stream %d: %s %s%s%s", hc->id,
          (int)strata_h2_stream_id(s), method != NULL ? method : "?",
          target != NULL ? target : "?", protocol != NULL ? " :protocol " : "",
          protocol != NULL ? protocol : "");
+    if (hc->srv->fwd != NULL && unit_forward(u) != 0)
+        return;
     h2_unit_turn(u);
 }
 
@@ -1784,6 +3018,7 @@ static void h2conn_free(h2conn *hc)
     *pp = hc->next;
     if (hc->w != NULL)
         strata_watch_remove(hc->w);
+    vlog_totals(&hc->v);
     strata_h2_free(hc->h);
     free(hc);
 }
@@ -1873,41 +3108,47 @@ static void h2conn_cb(strata_loop *loop, strata_watch *w, unsigned events,
 static void h2conn_start(server *sv, strata_stream *sock)
 {
     char err[256];
-    strata_stream *below;
-    strata_h2 *h;
-    h2conn *hc;
+    h2conn *hc = calloc(1, sizeof *hc);
 
-    if (strata_uri_h2_stack(sv->uri, sock, NULL, &h, &below, err,
-                            sizeof err) != 0) {
-        logv("connection refused: %s", err);
+    if (hc == NULL) {
+        logv("out of memory: connection dropped");
+        strata_free(sock);
         return;
     }
-    hc = calloc(1, sizeof *hc);
-    if (hc != NULL)
-        hc->w = strata_loop_watch_fd(sv->loop, strata_h2_fd(h),
-                                     STRATA_POLL_IN, h2conn_cb, hc);
-    if (hc == NULL || hc->w == NULL) {
+    hc->id = ++sv->accepted;
+    snprintf(hc->v.who, sizeof hc->v.who, "connection #%lu: ", hc->id);
+    if (h2_stack(sv->uri, sock, &hc->v, &hc->h, &hc->below, err,
+                 sizeof err) != 0) {
+        logv("connection refused: %s", err);
+        free(hc);
+        return;
+    }
+    hc->w = strata_loop_watch_fd(sv->loop, strata_h2_fd(hc->h),
+                                 STRATA_POLL_IN, h2conn_cb, hc);
+    if (hc->w == NULL) {
         logv("out of memory: connection dropped");
-        strata_h2_free(h);
+        strata_h2_free(hc->h);
         free(hc);
         return;
     }
     hc->srv = sv;
-    hc->h = h;
-    hc->below = below;
-    hc->id = ++sv->accepted;
     hc->tls_open = !strata_uri_has_layer(sv->uri, STRATA_LAYER_TLS);
     hc->next = sv->h2conns;
     sv->h2conns = hc;
     logv("connection #%lu accepted", hc->id);
 }
 
+#else
+static int upconn_start(bridge *br)
+{
+    (void)br;
+    return STRATA_ERR_UNSUPPORTED;
+}
 #endif
 
 static void conn_start(server *sv, strata_stream *sock)
 {
-    char err[256];
-    strata_stream *top;
+    char err[256], name[32];
     conn *c;
 
 #ifdef STRATA_WITH_H2
@@ -1916,22 +3157,28 @@ static void conn_start(server *sv, strata_stream *sock)
         return;
     }
 #endif
-    if (strata_uri_stack(sv->uri, sock, NULL, &top, err, sizeof err) != 0) {
-        logv("connection refused: %s", err);
-        return;
-    }
     c = calloc(1, sizeof *c);
-    if (c != NULL)
-        c->w = strata_loop_watch(sv->loop, top, STRATA_POLL_IN, conn_cb, c);
-    if (c == NULL || c->w == NULL) {
+    if (c == NULL) {
         logv("out of memory: connection dropped");
-        strata_free(top);
-        free(c);
+        strata_free(sock);
         return;
     }
     c->srv = sv;
-    c->s = top;
     c->id = ++sv->accepted;
+    snprintf(name, sizeof name, "connection #%lu", c->id);
+    conn_name(c, name, 0);
+    if (build_layers(sv->uri, 0, sock, &c->v, &c->s, err, sizeof err) != 0) {
+        logv("connection refused: %s", err);
+        free(c);
+        return;
+    }
+    c->w = strata_loop_watch(sv->loop, c->s, STRATA_POLL_IN, conn_cb, c);
+    if (c->w == NULL) {
+        logv("out of memory: connection dropped");
+        strata_free(c->s);
+        free(c);
+        return;
+    }
     c->messages = strata_uri_has_messages(sv->uri);
     c->ws = sv->uri->layers[0] == STRATA_LAYER_WS;
     c->tls = strata_uri_has_layer(sv->uri, STRATA_LAYER_TLS);
@@ -1939,6 +3186,13 @@ static void conn_start(server *sv, strata_stream *sock)
     c->next = sv->conns;
     sv->conns = c;
     logv("connection #%lu accepted", c->id);
+    if (sv->fwd != NULL) {
+        bridge *br = bridge_start(sv, c->name);
+        if (br == NULL)
+            conn_side_end(c, 1); /* the upstream cannot even be tried */
+        else
+            conn_side(c, br, &br->a, sv->uri);
+    }
 }
 
 static void accept_cb(strata_loop *loop, strata_watch *w, unsigned events,
@@ -1992,7 +3246,8 @@ static int run_server(server *sv)
     return sv->status;
 }
 
-static int do_listen(const strata_uri *u, const options *o)
+static int do_listen(const strata_uri *u, const strata_uri *fwd,
+                     const options *o)
 {
     char err[512];
     server sv;
@@ -2000,6 +3255,8 @@ static int do_listen(const strata_uri *u, const options *o)
 
     memset(&sv, 0, sizeof sv);
     sv.uri = u;
+    sv.fwd = fwd;
+    sv.fwd_text = o->forward;
     sv.once = o->once;
     sv.lfd = strata_uri_listen(u, err, sizeof err);
     if (sv.lfd < 0) {
@@ -2012,11 +3269,16 @@ static int do_listen(const strata_uri *u, const options *o)
         status = EXIT_RUNTIME;
     } else {
         status = run_server(&sv);
+        sv.exiting = 1; /* every side goes below: no bridge to take down */
+        while (sv.bridges != NULL)
+            bridge_unlink(sv.bridges);
         while (sv.conns != NULL)
             conn_free(sv.conns);
 #ifdef STRATA_WITH_H2
         while (sv.h2conns != NULL)
             h2conn_free(sv.h2conns);
+        while (sv.upconns != NULL)
+            upconn_free(sv.upconns);
 #endif
         strata_loop_free(sv.loop);
     }
@@ -2042,7 +3304,9 @@ static int parse_option(const char *a, options *o)
     if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
         return -1;
     if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0)
-        verbose = 1;
+        verbose = verbose > 1 ? verbose : 1;
+    else if (strcmp(a, "-vv") == 0)
+        verbose = 2;
     else if (strcmp(a, "--binary") == 0)
         o->binary = 1;
     else if (strcmp(a, "--echo") == 0)
@@ -2053,6 +3317,8 @@ static int parse_option(const char *a, options *o)
         o->deflate = 1;
     else if (strcmp(a, "--insecure") == 0)
         o->insecure = 1;
+    else if (strcmp(a, "--forward-insecure") == 0)
+        o->fwd_insecure = 1;
     else
         return usage_error("unknown option '%s'", a);
     return 0;
@@ -2068,13 +3334,21 @@ static int check_options(const options *o)
                            o->command);
     if (o->uri == NULL)
         return usage_error("%s: missing URI", o->command);
-    if (listen && !o->echo)
-        return usage_error("%s needs --echo (the only server mode so far)",
+    if (listen && !o->echo && o->forward == NULL)
+        return usage_error("%s needs --echo or --forward URI2", "listen");
+    if (listen && o->echo && o->forward != NULL)
+        return usage_error("%s: either --echo or --forward, not both",
                            "listen");
     if (listen && o->binary)
         return usage_error("%s is an option of 'connect'", "--binary");
-    if (!listen && (o->echo || o->once))
-        return usage_error("%s are options of 'listen'", "--echo and --once");
+    if (!listen && (o->echo || o->once || o->forward != NULL))
+        return usage_error("%s are options of 'listen'",
+                           "--echo, --once and --forward");
+    if (o->forward == NULL &&
+        (o->fwd_cert != NULL || o->fwd_key != NULL || o->fwd_ca != NULL ||
+         o->fwd_alpn != NULL || o->fwd_insecure))
+        return usage_error("%s go with --forward URI2",
+                           "the --forward-* options");
     if (listen && o->insecure)
         return usage_error("%s is an option of 'connect' (a server verifies "
                            "clients only with --ca)", "--insecure");
@@ -2082,15 +3356,27 @@ static int check_options(const options *o)
 }
 
 /* The options of layers fit the URI's layers. */
-static int check_layer_options(const strata_uri *u, const options *o)
+static int check_layer_options(const strata_uri *u, const strata_uri *fwd,
+                               const options *o)
 {
     int tls_opts = o->cert != NULL || o->key != NULL || o->ca != NULL ||
                    o->alpn != NULL || o->insecure;
+    int fwd_tls = o->fwd_cert != NULL || o->fwd_key != NULL ||
+                  o->fwd_ca != NULL || o->fwd_alpn != NULL || o->fwd_insecure;
 
     if ((o->deflate || o->protocol != NULL) &&
-        !strata_uri_has_layer(u, STRATA_LAYER_WS))
+        !strata_uri_has_layer(u, STRATA_LAYER_WS) &&
+        (fwd == NULL || !strata_uri_has_layer(fwd, STRATA_LAYER_WS)))
         return usage_error("%s are options of a ws URI",
                            "--deflate and --protocol");
+    if (fwd_tls && !strata_uri_has_layer(fwd, STRATA_LAYER_TLS))
+        return usage_error("%s are options of a --forward URI with a tls "
+                           "layer", "--forward-cert, --forward-key, "
+                           "--forward-ca, --forward-insecure and "
+                           "--forward-alpn");
+    if ((o->fwd_cert == NULL) != (o->fwd_key == NULL))
+        return usage_error("%s go together: a certificate and its key",
+                           "--forward-cert and --forward-key");
     if (tls_opts && !strata_uri_has_layer(u, STRATA_LAYER_TLS))
         return usage_error("%s are options of a URI with a tls layer "
                            "(tls://, wss://, lines+tls://...)",
@@ -2107,39 +3393,43 @@ static int check_layer_options(const strata_uri *u, const options *o)
 
 /* The TLS configuration, made once for every connection; 0, or an exit
  * status after saying why. */
-static int make_tls_config(strata_uri *u, const options *o)
+static int make_tls_config(strata_uri *u, const char *cert, const char *key,
+                           const char *ca, const char *alpn, int insecure)
 {
     char err[512];
 
     if (!strata_uri_has_layer(u, STRATA_LAYER_TLS))
         return 0;
-    u->tls.cert = o->cert;
-    u->tls.key = o->key;
-    u->tls.ca = o->ca;
-    u->tls.insecure = o->insecure;
-    u->tls.alpn = o->alpn;
+    u->tls.cert = cert;
+    u->tls.key = key;
+    u->tls.ca = ca;
+    u->tls.insecure = insecure;
+    u->tls.alpn = alpn;
     if (strata_uri_tls_config(u, NULL, &u->tls.config, err, sizeof err) != 0) {
         say("%s", err);
         return EXIT_RUNTIME;
     }
-    if (o->insecure)
+    if (insecure)
         logv("tls: the server's certificate will not be verified "
-             "(--insecure)");
+             "(--%sinsecure)", u->server ? "" : "forward-");
     return 0;
 }
 
-static int run(strata_uri *u, const options *o)
+static int run(strata_uri *u, strata_uri *fwd, const options *o)
 {
-    int r = make_tls_config(u, o);
+    int r = make_tls_config(u, o->cert, o->key, o->ca, o->alpn, o->insecure);
 
-    if (r != 0)
-        return r;
-    if (strcmp(o->command, "connect") == 0)
+    if (r == 0 && fwd != NULL)
+        r = make_tls_config(fwd, o->fwd_cert, o->fwd_key, o->fwd_ca,
+                            o->fwd_alpn, o->fwd_insecure);
+    if (r == 0 && strcmp(o->command, "connect") == 0)
         r = do_connect(u, o);
-    else
-        r = do_listen(u, o);
+    else if (r == 0)
+        r = do_listen(u, fwd, o);
 #ifdef STRATA_WITH_TLS
     strata_tls_config_free(u->tls.config); /* connections held their own */
+    if (fwd != NULL)
+        strata_tls_config_free(fwd->tls.config);
 #endif
     return r;
 }
@@ -2155,12 +3445,23 @@ static const char **value_of(const char *a, options *o, const char **what)
         return &o->key;
     if (strcmp(a, "--ca") == 0)
         return &o->ca;
+    if (strcmp(a, "--forward-cert") == 0)
+        return &o->fwd_cert;
+    if (strcmp(a, "--forward-key") == 0)
+        return &o->fwd_key;
+    if (strcmp(a, "--forward-ca") == 0)
+        return &o->fwd_ca;
     *what = "a LIST";
     if (strcmp(a, "--alpn") == 0)
         return &o->alpn;
+    if (strcmp(a, "--forward-alpn") == 0)
+        return &o->fwd_alpn;
     *what = "a NAME";
     if (strcmp(a, "--protocol") == 0)
         return &o->protocol;
+    *what = "a URI";
+    if (strcmp(a, "--forward") == 0)
+        return &o->forward;
     return NULL;
 }
 
@@ -2191,7 +3492,10 @@ static int parse_args(int argc, char **argv, options *o)
         } else if (o->uri == NULL) {
             o->uri = a;
         } else {
-            return usage_error("unexpected argument '%s'", a);
+            char msg[160];
+            snprintf(msg, sizeof msg, "one URI only: '%s' after '%s' (the "
+                     "upstream of listen goes after --forward)", a, o->uri);
+            return usage_error("%s", msg);
         }
     }
     if (o->command == NULL)
@@ -2202,11 +3506,12 @@ static int parse_args(int argc, char **argv, options *o)
 int main(int argc, char **argv)
 {
     options o;
-    strata_uri u;
+    strata_uri u, fwd;
     char err[512];
     int r;
 
     memset(&o, 0, sizeof o);
+    memset(&fwd, 0, sizeof fwd);
     r = parse_args(argc, argv, &o);
     if (r == -1) {
         size_t i;
@@ -2221,10 +3526,15 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     u.server = strcmp(o.command, "listen") == 0;
-    r = check_layer_options(&u, &o);
+    if (o.forward != NULL &&
+        strata_uri_parse(o.forward, &fwd, err, sizeof err) != 0) {
+        say("bad --forward URI '%s': %s", o.forward, err);
+        return EXIT_USAGE;
+    }
+    r = check_layer_options(&u, o.forward != NULL ? &fwd : NULL, &o);
     if (r != 0)
         return r;
-    u.ws.deflate = o.deflate;
-    u.ws.protocol = o.protocol;
-    return run(&u, &o);
+    u.ws.deflate = fwd.ws.deflate = o.deflate;
+    u.ws.protocol = fwd.ws.protocol = o.protocol;
+    return run(&u, o.forward != NULL ? &fwd : NULL, &o);
 }

@@ -148,7 +148,8 @@ fi
 
 expect_exit bad_uri_unknown_layer 2 "unknown layer 'foo' \(known: tcp, lines, len" \
     "$STRATA" connect foo://127.0.0.1:1
-expect_exit bad_uri_reserved_layer 2 "layer 'grpc' is not built in this version" \
+expect_exit bad_uri_grpc_on_tcp 2 \
+    "'grpc' goes right on 'h2'|layer 'grpc' is not built in this version" \
     "$STRATA" connect grpc://127.0.0.1:1
 expect_exit bad_uri_missing_port 2 'missing port' \
     "$STRATA" connect lines://127.0.0.1
@@ -160,7 +161,7 @@ expect_exit unknown_command 2 "unknown command 'send'" \
 expect_exit missing_uri 2 'missing URI' "$STRATA" connect
 expect_exit unknown_option 2 "unknown option '--bogus'" \
     "$STRATA" connect tcp://127.0.0.1:1 --bogus
-expect_exit extra_argument 2 "unexpected argument 'x'" \
+expect_exit extra_argument 2 "one URI only: 'x' after 'tcp://127.0.0.1:1'" \
     "$STRATA" connect tcp://127.0.0.1:1 x
 expect_exit listen_without_echo 2 'listen needs --echo' \
     "$STRATA" listen tcp://127.0.0.1:0

@@ -158,9 +158,9 @@ if [ "$HAVE_TLS" -eq 1 ]; then
 fi
 
 # ---- refusals and errors ----
-expect_exit lines_on_h2_refused 2 \
-    "bad URI 'lines\+h2://127.0.0.1:1': only 'ws' may sit on 'h2' .*'lines' on 'h2' \(through a CONNECT tunnel\) is not supported yet" \
-    "$STRATA" connect lines+h2://127.0.0.1:1
+expect_exit lines_on_ws_h2_refused 2 \
+    "bad URI 'lines\+ws\+h2://127.0.0.1:1': 'ws' must be the top \(first\) layer or sit under 'tls'" \
+    "$STRATA" connect lines+ws+h2://127.0.0.1:1
 expect_exit h2_below_lines_refused 2 "'h2' goes right on the transport" \
     "$STRATA" listen h2+lines://127.0.0.1:0 --echo
 expect_exit h2_ws_options_need_ws 2 'options of a ws URI' \

@@ -40,9 +40,17 @@ pass() {
 start_listener() {
     local uri=$1 log=$2
     shift 2
+    start_server "$uri" "$log" --echo "$@"
+}
+
+# start_server URI LOG [options]: the same for any `strata listen` (a
+# --forward bridge: the options say what it does).
+start_server() {
+    local uri=$1 log=$2
+    shift 2
     : >"$log" # exists before the server opens it: grep below may be first
     # shellcheck disable=SC2086
-    timeout "$T_SERVER" "$STRATA" listen "$uri" --echo -v ${LOPTS:-} "$@" \
+    timeout "$T_SERVER" "$STRATA" listen "$uri" -v ${LOPTS:-} "$@" \
         2>"$log" &
     LPID=$!
     PIDS+=("$LPID")
