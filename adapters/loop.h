@@ -18,8 +18,28 @@
  * Watches and timers may be added and removed inside callbacks (a watch
  * removed outside a round is freed at once); running or freeing the loop
  * from inside a callback is not allowed (STRATA_ERR_STATE). A watch with
- * no descriptor is also re-checked with strata_poll each round (no system
- * call), so bytes written into a pipe end are noticed without a wake.
+ * no descriptor and a non-zero interest is also re-checked with
+ * strata_poll each round (no system call), so bytes written into a pipe
+ * end are noticed without a wake.
+ *
+ * Backends: epoll(7) on Linux, poll(2) elsewhere; strata_loop_new takes
+ * poll(2) on Linux too when the environment has STRATA_LOOP_POLL set (not
+ * empty, not "0"), and strata_loop_new_backend asks for one. With epoll a
+ * round costs what happens in it: the watches that are due, woken or
+ * reported, the timers due (O(log n) each, cancel too), and the watches
+ * looked at every round (no descriptor and an interest); an idle watch
+ * costs nothing, and its descriptor's registration changes (a system call)
+ * only when what it waits for changes. With poll(2) a round also walks
+ * every watch. A round with nothing due blocks until a descriptor, a
+ * signal or the nearest timer.
+ *
+ * Descriptors: a stack's descriptor is read when it is watched and after
+ * each of its callbacks. Several watches may share one descriptor. Remove
+ * a watch before closing its descriptor (before freeing its stream):
+ * poll(2) reports a descriptor closed under a watch as STRATA_POLL_ERR,
+ * but epoll forgets it silently and the watch never runs again. A
+ * descriptor epoll cannot wait on (a regular file, /dev/null) is reported
+ * ready for IN and OUT every round, as poll(2) does.
  */
 #ifndef STRATA_LOOP_H
 #define STRATA_LOOP_H
@@ -39,7 +59,17 @@ typedef void (*strata_watch_cb)(strata_loop *loop, strata_watch *w,
                                 unsigned events, void *ud);
 typedef void (*strata_timer_cb)(strata_loop *loop, void *ud);
 
+/* A loop on the platform's best backend (see above for STRATA_LOOP_POLL).
+ * NULL on allocation failure. */
 strata_loop *strata_loop_new(const strata_allocator *alloc);
+enum { STRATA_LOOP_ANY = 0, STRATA_LOOP_POLL = 1, STRATA_LOOP_EPOLL = 2 };
+/* A loop on the asked backend; NULL if it is not built in (EPOLL off
+ * Linux), on allocation failure or when epoll_create1 fails. ANY is
+ * strata_loop_new. */
+strata_loop *strata_loop_new_backend(const strata_allocator *alloc,
+                                     int backend);
+/* "epoll" or "poll". */
+const char *strata_loop_backend(const strata_loop *loop);
 /* Frees the loop and its watches (not the streams). */
 void strata_loop_free(strata_loop *loop);
 

@@ -1,17 +1,22 @@
-/* The event loop: timers (order, cancel, inside callbacks), the wait rules
- * after a callback (NEED wants, the optimistic re-run, the interest), no
- * busy loop when idle, wakes of fd-less watches, removal and addition in
- * callbacks, a listening descriptor, and an echo server with many clients
- * all driven by one loop over loopback TCP. */
+/* The event loop: timers (order, cancel, inside callbacks, ids that
+ * outlive their timer), the wait rules after a callback (NEED wants, the
+ * optimistic re-run, the interest), no busy loop when idle, wakes of
+ * fd-less watches, removal and addition in callbacks, a listening
+ * descriptor, watches sharing a descriptor, a descriptor number reused, a
+ * regular file, many idle watches, and an echo server with many clients
+ * all driven by one loop over loopback TCP. Every case runs twice: on the
+ * epoll backend (Linux) and on the poll(2) backend. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -23,11 +28,16 @@
 
 /* ---- helpers ------------------------------------------------------------ */
 
+/* The backend the running group tests (set by its setup). */
+static int backend = STRATA_LOOP_POLL;
+
 static strata_loop *new_loop(void)
 {
-    strata_loop *loop = strata_loop_new(NULL);
+    strata_loop *loop = strata_loop_new_backend(NULL, backend);
 
     assert_non_null(loop);
+    assert_string_equal(strata_loop_backend(loop),
+                        backend == STRATA_LOOP_EPOLL ? "epoll" : "poll");
     return loop;
 }
 
@@ -621,7 +631,7 @@ static void remove_on_err_cb(strata_loop *loop, strata_watch *w,
 static void test_closed_descriptor(void **state)
 {
     strata_loop *loop = new_loop();
-    int fds[2];
+    int fds[2], rounds = 0;
     counter c;
 
     (void)state;
@@ -631,9 +641,17 @@ static void test_closed_descriptor(void **state)
                                          remove_on_err_cb, &c));
     assert_int_equal(strata_loop_run_once(loop, 0), 1);
     close(fds[0]);
-    assert_int_equal(strata_loop_run(loop), 0);
-    assert_int_equal(c.calls, 2);
-    assert_true(c.last_events & STRATA_POLL_ERR);
+    if (backend == STRATA_LOOP_POLL) {
+        assert_int_equal(strata_loop_run(loop), 0);
+        assert_int_equal(c.calls, 2);
+        assert_true(c.last_events & STRATA_POLL_ERR);
+    } else {
+        /* epoll forgets a closed descriptor (loop.h): never run again,
+         * and no spinning either. */
+        assert_int_equal(run_for(loop, 50, &rounds), 0);
+        assert_int_equal(c.calls, 1);
+        assert_true(rounds <= 2);
+    }
     close(fds[1]);
     strata_loop_free(loop);
     /* NULL is tolerated everywhere. */
@@ -1131,6 +1149,376 @@ static void test_echo_many_clients(void **state)
     strata_loop_free(loop);
 }
 
+/* ---- descriptors: shared, reused, refused by epoll, many ---------------- */
+
+/* Two watches on one descriptor: each hears only what it waits for, and
+ * removing one leaves the other working (epoll: one registration, the
+ * union of their waits). */
+static void test_shared_descriptor(void **state)
+{
+    strata_loop *loop = new_loop();
+    int fds[2];
+    counter ci, co;
+    strata_watch *win, *wout;
+    char b;
+
+    (void)state;
+    memset(&ci, 0, sizeof ci);
+    memset(&co, 0, sizeof co);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+    win = strata_loop_watch_fd(loop, fds[0], STRATA_POLL_IN, count_cb, &ci);
+    wout = strata_loop_watch_fd(loop, fds[0], STRATA_POLL_OUT, count_cb,
+                                &co);
+    assert_non_null(win);
+    assert_non_null(wout);
+    assert_int_equal(strata_loop_run_once(loop, 0), 2); /* first runs */
+    /* Room to write, nothing to read: only the OUT watch. */
+    assert_int_equal(strata_loop_run_once(loop, 1000), 1);
+    assert_int_equal(co.calls, 2);
+    assert_int_equal(co.last_events & (STRATA_POLL_IN | STRATA_POLL_OUT),
+                     STRATA_POLL_OUT);
+    assert_int_equal(ci.calls, 1);
+    strata_watch_set_interest(wout, 0);
+    assert_int_equal(run_for(loop, 30, NULL), 0);
+    /* Data: only the IN watch, with IN only. */
+    write_raw(fds[1], "x", 1);
+    assert_int_equal(strata_loop_run_once(loop, 1000), 1);
+    assert_int_equal(ci.calls, 2);
+    assert_int_equal(ci.last_events & (STRATA_POLL_IN | STRATA_POLL_OUT),
+                     STRATA_POLL_IN);
+    assert_int_equal(read(fds[0], &b, 1), 1);
+    /* The IN watch gone, the other takes IN over. */
+    strata_watch_remove(win);
+    write_raw(fds[1], "y", 1);
+    assert_int_equal(run_for(loop, 30, NULL), 0);
+    strata_watch_set_interest(wout, STRATA_POLL_IN);
+    assert_int_equal(strata_loop_run_once(loop, 1000), 1);
+    assert_int_equal(co.calls, 3);
+    assert_true(co.last_events & STRATA_POLL_IN);
+    assert_int_equal(ci.calls, 2);
+    strata_loop_free(loop);
+    close(fds[0]);
+    close(fds[1]);
+}
+
+/* A descriptor closed under its watch (against loop.h's advice) and its
+ * number given to a new socket that gets a watch of its own: the new
+ * watch hears the new socket (epoll: the stale registration is replaced,
+ * not trusted), the old one too while it stays, and removing the old one
+ * leaves the new one working. */
+static void test_descriptor_number_reused(void **state)
+{
+    strata_loop *loop = new_loop();
+    int a[2], b[2], num;
+    counter c1, c2;
+    strata_watch *w1, *w2;
+    char x;
+
+    (void)state;
+    memset(&c1, 0, sizeof c1);
+    memset(&c2, 0, sizeof c2);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, a), 0);
+    num = a[0];
+    w1 = strata_loop_watch_fd(loop, num, STRATA_POLL_IN, count_cb, &c1);
+    assert_non_null(w1);
+    assert_int_equal(strata_loop_run_once(loop, 0), 1);
+    close(a[0]);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, b), 0);
+    if (b[0] != num) { /* the old number for the new socket */
+        assert_int_equal(dup2(b[0], num), num);
+        close(b[0]);
+    }
+    w2 = strata_loop_watch_fd(loop, num, STRATA_POLL_IN, count_cb, &c2);
+    assert_non_null(w2);
+    assert_int_equal(strata_loop_run_once(loop, 0), 1); /* w2's first */
+    write_raw(b[1], "x", 1);
+    assert_int_equal(strata_loop_run_once(loop, 1000), 2);
+    assert_int_equal(c2.calls, 2);
+    assert_true(c2.last_events & STRATA_POLL_IN);
+    assert_int_equal(c1.calls, 2);
+    assert_int_equal(read(num, &x, 1), 1);
+    strata_watch_remove(w1);
+    assert_int_equal(run_for(loop, 30, NULL), 0);
+    write_raw(b[1], "y", 1);
+    assert_int_equal(strata_loop_run_once(loop, 1000), 1);
+    assert_int_equal(c2.calls, 3);
+    assert_int_equal(c1.calls, 2);
+    strata_watch_remove(w2);
+    close(num);
+    close(a[1]);
+    close(b[1]);
+    strata_loop_free(loop);
+}
+
+/* A regular file is always ready to poll(2); epoll refuses it, and the
+ * loop then reports it the same way: the watch reads it to its end, then
+ * sleeps once its interest is 0. */
+typedef struct filer {
+    int calls;
+    size_t bytes;
+    unsigned events;
+} filer;
+
+static void file_cb(strata_loop *loop, strata_watch *w, unsigned events,
+                    void *ud)
+{
+    filer *f = ud;
+    char buf[64];
+    ssize_t r;
+
+    (void)loop;
+    f->calls++;
+    f->events |= events;
+    r = read(strata_watch_fd(w), buf, sizeof buf);
+    if (r > 0)
+        f->bytes += (size_t)r;
+    else
+        strata_watch_set_interest(w, 0);
+}
+
+static void test_regular_file(void **state)
+{
+    strata_loop *loop = new_loop();
+    FILE *fp = tmpfile();
+    filer f;
+    int rounds = 0;
+
+    (void)state;
+    assert_non_null(fp);
+    memset(&f, 0, sizeof f);
+    assert_int_equal(fwrite("hello", 1, 5, fp), 5);
+    assert_int_equal(fflush(fp), 0);
+    assert_int_equal(lseek(fileno(fp), 0, SEEK_SET), 0);
+    assert_non_null(strata_loop_watch_fd(loop, fileno(fp), STRATA_POLL_IN,
+                                         file_cb, &f));
+    assert_int_equal(run_for(loop, 100, &rounds), 2);
+    assert_int_equal(f.bytes, 5);
+    assert_true(f.events & STRATA_POLL_IN);
+    assert_true(rounds <= 4);
+    strata_loop_free(loop);
+    fclose(fp);
+}
+
+/* Many idle watches: a descriptor that becomes readable runs its watch
+ * alone, the others are not called, and the loop sleeps in between. */
+#define N_IDLE 2000
+
+typedef struct idle_test {
+    int fds[N_IDLE][2];
+    int calls[N_IDLE];
+    strata_watch *w[N_IDLE];
+} idle_test;
+
+static void idle_cb(strata_loop *loop, strata_watch *w, unsigned events,
+                    void *ud)
+{
+    int *calls = ud;
+    char buf[16];
+
+    (void)loop;
+    (void)events;
+    (*calls)++;
+    while (read(strata_watch_fd(w), buf, sizeof buf) > 0)
+        ;
+}
+
+/* Soft descriptor limit up to what is needed (or the hard limit). */
+static int enough_fds(rlim_t need)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 0;
+    if (rl.rlim_cur >= need)
+        return 1;
+    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need
+                      ? need : rl.rlim_max;
+    return setrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur >= need;
+}
+
+static void test_many_idle_watches(void **state)
+{
+    static const int pick[] = {0, 1999, 1000, 7, 1000};
+    strata_loop *loop;
+    idle_test *t = calloc(1, sizeof *t);
+    int i, k, rounds = 0;
+
+    (void)state;
+    assert_non_null(t);
+    if (!enough_fds(2 * N_IDLE + 64)) {
+        free(t);
+        skip();
+    }
+    loop = new_loop();
+    for (i = 0; i < N_IDLE; i++) {
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, t->fds[i]), 0);
+        assert_int_equal(fcntl(t->fds[i][0], F_SETFL, O_NONBLOCK), 0);
+        t->w[i] = strata_loop_watch_fd(loop, t->fds[i][0], STRATA_POLL_IN,
+                                       idle_cb, &t->calls[i]);
+        assert_non_null(t->w[i]);
+    }
+    assert_int_equal(strata_loop_run_once(loop, 0), N_IDLE);
+    assert_int_equal(run_for(loop, 50, &rounds), 0);
+    assert_true(rounds <= 2);
+    for (k = 0; k < (int)(sizeof pick / sizeof pick[0]); k++) {
+        int before = t->calls[pick[k]];
+
+        write_raw(t->fds[pick[k]][1], "x", 1);
+        assert_int_equal(strata_loop_run_once(loop, 1000), 1);
+        assert_int_equal(t->calls[pick[k]], before + 1);
+    }
+    /* Half of them go (outside a round); the rest still hear data. */
+    for (i = 0; i < N_IDLE; i += 2)
+        strata_watch_remove(t->w[i]);
+    write_raw(t->fds[0][1], "x", 1);
+    write_raw(t->fds[1][1], "x", 1);
+    assert_int_equal(strata_loop_run_once(loop, 1000), 1);
+    assert_int_equal(t->calls[1], 2);
+    assert_int_equal(t->calls[0], 2); /* removed: not called */
+    strata_loop_free(loop);
+    for (i = 0; i < N_IDLE; i++) {
+        close(t->fds[i][0]);
+        close(t->fds[i][1]);
+    }
+    free(t);
+}
+
+/* An id outlives its timer: once the timer fired or was cancelled, the id
+ * cancels nothing, not even a new timer that took its place; thousands of
+ * timers cancelled in a scrambled order leave the rest in order. */
+typedef struct many_t {
+    int fired[4000];
+    int n;
+    int last;
+    int out_of_order;
+} many_t;
+
+typedef struct many_ctx {
+    many_t *m;
+    int i;
+} many_ctx;
+
+static many_ctx many_ctxs[4000];
+static unsigned long many_ids[4000];
+
+static void many_fire(strata_loop *loop, void *ud)
+{
+    many_ctx *c = ud;
+
+    (void)loop;
+    if (c->i < c->m->last)
+        c->m->out_of_order = 1;
+    c->m->last = c->i;
+    c->m->fired[c->i] = 1;
+    c->m->n++;
+}
+
+static void many_add(strata_loop *loop, void *ud)
+{
+    many_t *m = ud;
+    int i;
+
+    for (i = 0; i < 4000; i++) {
+        many_ctxs[i].m = m;
+        many_ctxs[i].i = i;
+        /* delays grow with i, several per millisecond */
+        many_ids[i] = strata_loop_timer(loop, (uint64_t)(i / 200),
+                                        many_fire, &many_ctxs[i]);
+        assert_true(many_ids[i] > 0);
+    }
+    /* cancel the multiples of 3, in a scrambled order */
+    for (i = 0; i < 4000; i++) {
+        int j = i * 2749 % 4000; /* 2749 is prime to 4000 */
+
+        if (j % 3 == 0)
+            assert_int_equal(strata_loop_cancel(loop, many_ids[j]), 0);
+    }
+}
+
+static void test_timer_stale_ids(void **state)
+{
+    strata_loop *loop = new_loop();
+    many_t *m = calloc(1, sizeof *m);
+    tlog log;
+    tctx t = {&log, 7};
+    unsigned long a, b, c;
+    int i;
+
+    (void)state;
+    assert_non_null(m);
+    memset(&log, 0, sizeof log);
+    a = strata_loop_timer(loop, 100000, log_timer, &t);
+    assert_true(a > 0);
+    assert_int_equal(strata_loop_cancel(loop, a), 0);
+    b = strata_loop_timer(loop, 0, log_timer, &t);
+    assert_true(b > 0 && b != a);
+    assert_int_equal(strata_loop_cancel(loop, a), STRATA_ERR_ARG);
+    assert_true(strata_loop_run_once(loop, 1000) >= 0);
+    assert_int_equal(log.n, 1);                          /* b fired */
+    c = strata_loop_timer(loop, 0, log_timer, &t);
+    assert_true(c > 0 && c != a && c != b);
+    assert_int_equal(strata_loop_cancel(loop, b), STRATA_ERR_ARG);
+    assert_int_equal(strata_loop_cancel(loop, a), STRATA_ERR_ARG);
+    assert_true(strata_loop_run_once(loop, 1000) >= 0);
+    assert_int_equal(log.n, 2);                          /* c fired */
+    /* Many. */
+    m->last = -1;
+    assert_true(strata_loop_timer(loop, 0, many_add, m) > 0);
+    assert_int_equal(strata_loop_run(loop), 0);
+    assert_int_equal(m->n, 4000 - 1334);
+    assert_int_equal(m->out_of_order, 0);
+    for (i = 0; i < 4000; i++)
+        assert_int_equal(m->fired[i], i % 3 != 0);
+    for (i = 0; i < 4000; i++)
+        assert_int_equal(strata_loop_cancel(loop, many_ids[i]),
+                         STRATA_ERR_ARG);
+    free(m);
+    strata_loop_free(loop);
+}
+
+/* ---- backends ----------------------------------------------------------- */
+
+/* strata_loop_new takes epoll on Linux unless STRATA_LOOP_POLL says poll;
+ * strata_loop_new_backend takes what it is asked, or refuses. */
+static void expect_default(const char *want)
+{
+    strata_loop *loop = strata_loop_new(NULL);
+
+    assert_non_null(loop);
+    assert_string_equal(strata_loop_backend(loop), want);
+    strata_loop_free(loop);
+}
+
+static void test_backend_choice(void **state)
+{
+    const char *was = getenv("STRATA_LOOP_POLL");
+    char *saved = was != NULL ? strdup(was) : NULL;
+#ifdef __linux__
+    const char *best = "epoll";
+#else
+    const char *best = "poll";
+#endif
+
+    (void)state;
+    assert_int_equal(setenv("STRATA_LOOP_POLL", "1", 1), 0);
+    expect_default("poll");
+    assert_int_equal(setenv("STRATA_LOOP_POLL", "0", 1), 0);
+    expect_default(best);
+    assert_int_equal(setenv("STRATA_LOOP_POLL", "", 1), 0);
+    expect_default(best);
+    assert_int_equal(unsetenv("STRATA_LOOP_POLL"), 0);
+    expect_default(best);
+    if (saved != NULL) {
+        assert_int_equal(setenv("STRATA_LOOP_POLL", saved, 1), 0);
+        free(saved);
+    }
+    assert_null(strata_loop_new_backend(NULL, 99));
+    assert_null(strata_loop_backend(NULL));
+#ifndef __linux__
+    assert_null(strata_loop_new_backend(NULL, STRATA_LOOP_EPOLL));
+#endif
+}
+
 /* ---- allocator ---------------------------------------------------------- */
 
 typedef struct counting {
@@ -1181,7 +1569,7 @@ static void test_allocator(void **state)
 
     (void)state;
     memset(&c, 0, sizeof c);
-    loop = strata_loop_new(&al);
+    loop = strata_loop_new_backend(&al, backend);
     assert_non_null(loop);
     for (i = 0; i < 40; i++)
         assert_non_null(strata_loop_watch_fd(loop, 0, 0, count_cb, &c));
@@ -1200,7 +1588,21 @@ static void test_allocator(void **state)
     assert_int_equal(strata_loop_run_once(loop, 0), 40);
     strata_loop_free(loop);
     assert_int_equal(cnt.live, 0);
-    assert_null(strata_loop_new(&al));
+    assert_null(strata_loop_new_backend(&al, backend));
+}
+
+static int on_epoll(void **state)
+{
+    (void)state;
+    backend = STRATA_LOOP_EPOLL;
+    return 0;
+}
+
+static int on_poll(void **state)
+{
+    (void)state;
+    backend = STRATA_LOOP_POLL;
+    return 0;
 }
 
 int main(void)
@@ -1210,6 +1612,7 @@ int main(void)
         cmocka_unit_test(test_timer_heap_many),
         cmocka_unit_test(test_timer_inside_callback),
         cmocka_unit_test(test_run_once_timeout_from_timer),
+        cmocka_unit_test(test_timer_stale_ids),
         cmocka_unit_test(test_idle_no_busy_loop),
         cmocka_unit_test(test_optimistic_rerun),
         cmocka_unit_test(test_need_write_waits_for_wants),
@@ -1221,10 +1624,22 @@ int main(void)
         cmocka_unit_test(test_remove_inside_callback),
         cmocka_unit_test(test_reentry_and_stop),
         cmocka_unit_test(test_watch_listening_fd),
+        cmocka_unit_test(test_shared_descriptor),
+        cmocka_unit_test(test_descriptor_number_reused),
+        cmocka_unit_test(test_regular_file),
+        cmocka_unit_test(test_many_idle_watches),
         cmocka_unit_test(test_echo_many_clients),
         cmocka_unit_test(test_allocator),
+        cmocka_unit_test(test_backend_choice),
     };
+    int failed = 0;
 
-    alarm(120); /* a hung loop fails the run instead of stalling it */
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    alarm(240); /* a hung loop fails the run instead of stalling it */
+#ifdef __linux__
+    failed += cmocka_run_group_tests_name("loop on epoll", tests, on_epoll,
+                                          NULL);
+#endif
+    failed += cmocka_run_group_tests_name("loop on poll", tests, on_poll,
+                                          NULL);
+    return failed;
 }
