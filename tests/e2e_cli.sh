@@ -310,6 +310,48 @@ else
         "$STRATA" connect ws://127.0.0.1:1
 fi
 
+# ---- out of descriptors: accepting pauses instead of spinning ----
+# With 12 descriptors the server runs out after a few connections and the
+# rest wait in the listen backlog. A failed accept leaves the listening
+# socket readable: the server must pause (a few log lines a second), not
+# spin on it (it logged half a million lines in 2 s before), and serve
+# again once the clients left.
+emfile_log=$TMP/emfile.log
+: >"$emfile_log"
+(ulimit -n 12 && exec timeout "$T_SERVER" "$STRATA" listen \
+    tcp://127.0.0.1:0 --echo -v) 2>"$emfile_log" &
+emfile_pid=$!
+PIDS+=("$emfile_pid")
+for _ in $(seq 200); do
+    grep -q 'listening on' "$emfile_log" && break
+    sleep 0.05
+done
+PORT=$(sed -n 's/.* port \([0-9][0-9]*\)$/\1/p' "$emfile_log")
+held=()
+for _ in $(seq 20); do
+    exec {fd}<>"/dev/tcp/127.0.0.1/$PORT" && held+=("$fd")
+done
+sleep 1
+paused=$(grep -c 'accept: .*pausing' "$emfile_log")
+accepts=$(grep -c '^accept:\|accept: ' "$emfile_log")
+for fd in "${held[@]}"; do
+    exec {fd}>&-
+done
+if [ "$paused" -lt 1 ]; then
+    fail "emfile: no pause logged: $(tail -n 5 "$emfile_log")"
+elif [ "$accepts" -gt 100 ]; then
+    fail "emfile: $accepts accept failures logged in a second: spinning"
+else
+    out=$(printf 'still here\n' | timeout "$T" "$STRATA" connect \
+          "lines://127.0.0.1:$PORT" 2>&1)
+    if [ "$out" = "still here" ]; then
+        pass "emfile: accepting paused ($accepts failures in 1 s) and resumed"
+    else
+        fail "emfile: no echo after the clients left: $out"
+    fi
+fi
+kill "$emfile_pid" 2>/dev/null
+
 # ---- help ----
 for opt in --help -h; do
     if timeout "$T" "$STRATA" "$opt" >"$TMP/help.out" 2>&1 &&
