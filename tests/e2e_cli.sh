@@ -175,52 +175,15 @@ else
     HAVE_WS=0
 fi
 
-# A hand-written WebSocket server for what an echo server never does:
-# refuse the handshake (refuse) or close with code 1008 (close1008). Plain
-# python3 (socket, hashlib): no WebSocket library is involved.
-cat >"$TMP/raw_ws.py" <<'PY'
-import base64, hashlib, os, socket, sys
-mode, portfile = sys.argv[1], sys.argv[2]
-srv = socket.socket()
-srv.bind(("127.0.0.1", 0))
-srv.listen(1)
-with open(portfile + ".tmp", "w") as f:
-    f.write(str(srv.getsockname()[1]))
-os.rename(portfile + ".tmp", portfile)
-srv.settimeout(20)
-c, _ = srv.accept()
-c.settimeout(20)
-head = b""
-while b"\r\n\r\n" not in head:
-    d = c.recv(4096)
-    if not d:
-        sys.exit(1)
-    head += d
-if mode == "refuse":
-    c.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
-else:
-    key = [l.split(b":", 1)[1].strip() for l in head.split(b"\r\n")
-           if l.lower().startswith(b"sec-websocket-key:")][0]
-    acc = base64.b64encode(hashlib.sha1(
-        key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
-    c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-              b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + acc +
-              b"\r\n\r\n")
-    body = (1008).to_bytes(2, "big") + b"policy says no"
-    c.sendall(bytes([0x88, len(body)]) + body)
-    try:
-        while c.recv(4096):  # the client's close, then its FIN
-            pass
-    except socket.timeout:
-        sys.exit(1)
-c.close()
-PY
+# tests/raw_ws_server.py: a hand-written WebSocket server for what an echo
+# server never does (refuse the handshake, close with 1008).
 
 # raw_ws_case NAME MODE PATTERN: the client must exit 1 saying PATTERN.
 raw_ws_case() {
     local name=$1 mode=$2 pattern=$3 rpid i
     rm -f "$TMP/raw.port"
-    timeout "$T" python3 "$TMP/raw_ws.py" "$mode" "$TMP/raw.port" \
+    timeout "$T" python3 "$(dirname "$0")/raw_ws_server.py" "$mode" \
+        "$TMP/raw.port" \
         2>"$TMP/$name.raw.err" &
     rpid=$!
     PIDS+=("$rpid")

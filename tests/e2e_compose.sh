@@ -176,41 +176,8 @@ log_has fwd_refused "$TMP/h2_to_gone.log" \
     'stream 1 upstream: .*Connection refused'
 log_has fwd_refused "$TMP/h2_to_gone.log" 'stream 1: answered 502'
 # The upstream WebSocket closes with 1008: the client gets that close.
-cat >"$TMP/close1008.py" <<'PY'
-import base64, hashlib, os, socket, sys
-portfile = sys.argv[1]
-srv = socket.socket()
-srv.bind(("127.0.0.1", 0))
-srv.listen(1)
-with open(portfile + ".tmp", "w") as f:
-    f.write(str(srv.getsockname()[1]))
-os.rename(portfile + ".tmp", portfile)
-srv.settimeout(20)
-c, _ = srv.accept()
-c.settimeout(20)
-head = b""
-while b"\r\n\r\n" not in head:
-    d = c.recv(4096)
-    if not d:
-        sys.exit(1)
-    head += d
-key = [l.split(b":", 1)[1].strip() for l in head.split(b"\r\n")
-       if l.lower().startswith(b"sec-websocket-key:")][0]
-acc = base64.b64encode(hashlib.sha1(
-    key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
-c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-          b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + acc +
-          b"\r\n\r\n")
-body = (1008).to_bytes(2, "big") + b"policy says no"
-c.sendall(bytes([0x88, len(body)]) + body)
-try:
-    while c.recv(4096):  # the bridge's close, then its FIN
-        pass
-except socket.timeout:
-    sys.exit(1)
-c.close()
-PY
-timeout "$T" python3 "$TMP/close1008.py" "$TMP/close1008.port" \
+timeout "$T" python3 "$(dirname "$0")/raw_ws_server.py" close1008 \
+    "$TMP/close1008.port" \
     2>"$TMP/close1008.err" &
 rpid=$!
 PIDS+=("$rpid")
