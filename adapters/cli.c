@@ -63,6 +63,13 @@
 #ifdef STRATA_WITH_GRPC
 #include "../protos/grpc.h"
 #endif
+/* The browsers' front: wss:// and ws+h2+tls:// listeners serve both ALPNs
+ * (HTTP/2 with RFC 8441, HTTP/1.1 Upgrade) and plain GETs. */
+#if defined(STRATA_WITH_H2) && defined(STRATA_WITH_WS) && \
+    defined(STRATA_WITH_TLS)
+#define CLI_WEB 1
+#include "web.h"
+#endif
 
 #include <errno.h>
 #include <stdarg.h>
@@ -262,9 +269,25 @@ typedef struct options {
     const char *forward;    /* listen --forward URI2 */
     const char *fwd_cert, *fwd_key, *fwd_ca, *fwd_alpn; /* its tls */
     int fwd_insecure;
+    const char *root;       /* listen: static files (web mode) */
 } options;
 
 static int verbose;
+
+#ifdef CLI_WEB
+static strata_web_site web_site;
+
+/* wss:// and ws+h2+tls:// listeners are the browsers' front. */
+static int web_uri(const strata_uri *u)
+{
+    const strata_layer_kind *l = u->layers;
+
+    return u->server && l[0] == STRATA_LAYER_WS &&
+           ((u->n_layers == 3 && l[1] == STRATA_LAYER_TLS) ||
+            (u->n_layers == 4 && l[1] == STRATA_LAYER_H2 &&
+             l[2] == STRATA_LAYER_TLS));
+}
+#endif
 
 static void vsay(const char *fmt, va_list ap)
 {
@@ -1609,6 +1632,13 @@ typedef struct server {
     upconn *upconns;       /* live HTTP/2 upstream connections */
     int exiting;           /* freeing all: bridges are not taken down */
     int status;
+#ifdef CLI_WEB
+    int web;               /* wss:// or ws+h2+tls://: the browsers' front */
+    int web_h2;            /* its HTTP/2 plain requests go to the site
+                              (with --forward and no --root they are
+                              bridged, as every stream) */
+    strata_web_site site;
+#endif
 } server;
 
 struct conn {
@@ -1633,6 +1663,10 @@ struct conn {
     vlog v;                /* -v: the taps between its layers */
     bridge *br;            /* --forward: the bridge it is a side of */
     int upstream;          /* the bridge's new client stack */
+#ifdef CLI_WEB
+    strata_web_front *front; /* web mode: until it says h2 or WebSocket */
+    strata_stream *web_tls;  /* its TLS stream (the front's) */
+#endif
 };
 
 /* After a WebSocket error the layer has queued its close frame, after a
@@ -1657,6 +1691,9 @@ static void conn_free(conn *c)
         strata_loop_cancel(c->srv->loop, c->linger_timer);
     vlog_totals(&c->v);
     strata_free(c->s);
+#ifdef CLI_WEB
+    strata_web_front_free(c->front);
+#endif
     free(c->msg.data);
     free(c);
 }
@@ -1878,6 +1915,9 @@ static void log_conn_tls_open(conn *c)
 }
 
 static void bridge_pump(bridge *br);
+#ifdef CLI_WEB
+static void web_step(conn *c);
+#endif
 
 static void conn_cb(strata_loop *loop, strata_watch *w, unsigned events,
                     void *ud)
@@ -1892,6 +1932,12 @@ static void conn_cb(strata_loop *loop, strata_watch *w, unsigned events,
             conn_done(c);
         return;
     }
+#ifdef CLI_WEB
+    if (c->front != NULL) {
+        web_step(c);
+        return;
+    }
+#endif
     if (!c->tls_open)
         log_conn_tls_open(c);
     if (c->br != NULL) {
@@ -2431,7 +2477,7 @@ static bridge *bridge_start(server *sv, const char *name)
 
 /* H2_SERVED: the listen URI has layers above h2 (a tunnel's, a gRPC
  * call, tls+ws+h2): strata_uri_h2_serve answers the stream as they say. */
-enum { H2_REQUEST, H2_TUNNEL, H2_WEBSOCKET, H2_SERVED };
+enum { H2_REQUEST, H2_TUNNEL, H2_WEBSOCKET, H2_SERVED, H2_WEB };
 
 /* Whether the streams of u's server are answered by strata_uri_h2_serve:
  * h2:// and ws+h2:// serve every kind of stream themselves (above). */
@@ -2455,6 +2501,9 @@ typedef struct h2unit {
     int answered;          /* 200 sent, or the WebSocket accepted */
     int again;             /* its budget ran out: run it again soon */
     int closing;           /* ws: both closes went, END_STREAM awaited */
+#ifdef CLI_WEB
+    strata_web_reply *reply; /* H2_WEB: a plain request's answer */
+#endif
 } h2unit;
 
 struct h2conn {
@@ -2480,6 +2529,9 @@ static void h2_unit_free(h2unit *u)
     *pp = u->next;
     vlog_totals(&u->e.v);
     strata_free(u->e.s); /* resets the stream if it is still open */
+#ifdef CLI_WEB
+    strata_web_reply_free(u->reply);
+#endif
     free(u->e.msg.data);
     free(u);
 }
@@ -2553,11 +2605,39 @@ static int h2_serve(h2unit *u)
     return 1;
 }
 
+#ifdef CLI_WEB
+/* A plain request in web mode: a file, the default page or an error, as
+ * the site says. 0 once it all went, NEED_* or an error. */
+static int h2_web_step(h2unit *u)
+{
+    const char *method = strata_h2_get(u->stream, ":method");
+    const char *path = strata_h2_get(u->stream, ":path");
+    int r;
+
+    if (u->reply == NULL) {
+        u->reply = strata_web_reply_new(&u->hc->srv->site,
+                                        method != NULL ? method : "",
+                                        path != NULL ? path : "", NULL);
+        if (u->reply == NULL)
+            return STRATA_ERR_NOMEM;
+    }
+    r = strata_web_reply_h2(u->reply, u->stream);
+    if (r == 0)
+        logv("%s: %s %s: %d", u->e.name, method != NULL ? method : "?",
+             path != NULL ? path : "?", strata_web_reply_status(u->reply));
+    return r;
+}
+#endif
+
 /* One step of a stream: 1 progress, 0 finished, or a status. */
 static int h2_unit_step(h2unit *u)
 {
     int r;
 
+#ifdef CLI_WEB
+    if (u->kind == H2_WEB)
+        return h2_web_step(u);
+#endif
     if (!u->answered) {
         if (u->kind == H2_SERVED)
             r = h2_serve(u);
@@ -2961,6 +3041,10 @@ static void h2_unit_start(h2conn *hc, strata_stream *s)
               : method == NULL || strcmp(method, "CONNECT") != 0 ? H2_REQUEST
               : protocol != NULL                               ? H2_WEBSOCKET
                                                                : H2_TUNNEL;
+#ifdef CLI_WEB
+    if (hc->srv->web_h2 && u->kind == H2_REQUEST)
+        u->kind = H2_WEB; /* the page and its files, not an echo */
+#endif
     snprintf(name, sizeof name, "connection #%lu stream %d", hc->id,
              (int)strata_h2_stream_id(s));
     conn_name(&u->e, name, 0);
@@ -2981,7 +3065,7 @@ static void h2_unit_start(h2conn *hc, strata_stream *s)
          (int)strata_h2_stream_id(s), method != NULL ? method : "?",
          target != NULL ? target : "?", protocol != NULL ? " :protocol " : "",
          protocol != NULL ? protocol : "");
-    if (hc->srv->fwd != NULL && unit_forward(u) != 0)
+    if (hc->srv->fwd != NULL && u->kind != H2_WEB && unit_forward(u) != 0)
         return;
     h2_unit_turn(u);
 }
@@ -3110,6 +3194,23 @@ static void h2conn_cb(strata_loop *loop, strata_watch *w, unsigned events,
         h2conn_end(hc, r);
 }
 
+/* hc with its connection made: watched and listed (freed on failure). */
+static int h2conn_add(server *sv, h2conn *hc)
+{
+    hc->w = strata_loop_watch_fd(sv->loop, strata_h2_fd(hc->h),
+                                 STRATA_POLL_IN, h2conn_cb, hc);
+    if (hc->w == NULL) {
+        logv("out of memory: connection dropped");
+        strata_h2_free(hc->h);
+        free(hc);
+        return STRATA_ERR_NOMEM;
+    }
+    hc->srv = sv;
+    hc->tls_open = !strata_uri_has_layer(sv->uri, STRATA_LAYER_TLS);
+    LIST_PUSH(sv->h2conns, hc);
+    return 0;
+}
+
 static void h2conn_start(server *sv, strata_stream *sock)
 {
     char err[256];
@@ -3128,18 +3229,8 @@ static void h2conn_start(server *sv, strata_stream *sock)
         free(hc);
         return;
     }
-    hc->w = strata_loop_watch_fd(sv->loop, strata_h2_fd(hc->h),
-                                 STRATA_POLL_IN, h2conn_cb, hc);
-    if (hc->w == NULL) {
-        logv("out of memory: connection dropped");
-        strata_h2_free(hc->h);
-        free(hc);
-        return;
-    }
-    hc->srv = sv;
-    hc->tls_open = !strata_uri_has_layer(sv->uri, STRATA_LAYER_TLS);
-    LIST_PUSH(sv->h2conns, hc);
-    logv("connection #%lu accepted", hc->id);
+    if (h2conn_add(sv, hc) == 0)
+        logv("connection #%lu accepted", hc->id);
 }
 
 #else
@@ -3150,11 +3241,188 @@ static int upconn_start(bridge *br)
 }
 #endif
 
+#ifdef CLI_WEB
+/* ---- web mode: the browsers' front (adapters/web.h) ----
+ * A connection starts as a front: TLS offering "h2" and "http/1.1" (or
+ * what --alpn narrowed it to), plain HTTP/1.1 requests answered from the
+ * site, until the front says which way it goes: an HTTP/2 connection
+ * (an h2conn whose plain streams are H2_WEB units) or a WebSocket by
+ * HTTP/1.1 Upgrade (this conn, with the ws layer over what the front
+ * read). Either way the WebSocket is echoed or forwarded as any other. */
+
+/* The conn, now a WebSocket: the ws layer answers the head the front
+ * read, over the front's buffered stream (the browser's first frames may
+ * be in it already). */
+static void web_to_ws(conn *c)
+{
+    server *sv = c->srv;
+    strata_stream *s = strata_web_front_take(c->front), *ws;
+    strata_uri sub;
+    char err[256];
+
+    sub_uri(sv->uri, 0, 1, &sub);
+    sub.ws.request = strata_web_front_request(c->front);
+    logv("%s: %s %s: WebSocket (HTTP/1.1 Upgrade)", c->name,
+         sub.ws.request->method, sub.ws.request->target);
+    if (strata_uri_stack(&sub, s, NULL, &ws, err, sizeof err) != 0) {
+        logv("%s: %s", c->name, err);
+        conn_done(c);
+        return;
+    }
+    strata_web_front_free(c->front);
+    c->front = NULL;
+    c->s = ws;
+    c->ws = c->messages = 1;
+    strata_watch_remove(c->w);
+    c->w = strata_loop_watch(sv->loop, c->s, STRATA_POLL_IN, conn_cb, c);
+    if (c->w == NULL) {
+        logv("out of memory: connection dropped");
+        conn_done(c);
+        return;
+    }
+    if (sv->fwd != NULL) {
+        bridge *br = bridge_start(sv, c->name);
+        if (br == NULL)
+            conn_side_end(c, 1);
+        else
+            conn_side(c, br, &br->a, sv->uri);
+    }
+}
+
+/* The conn's TLS stream goes to a new HTTP/2 connection (with its -v
+ * taps); the conn is done. */
+static void web_to_h2(conn *c)
+{
+    server *sv = c->srv;
+    strata_stream *s = strata_web_front_take(c->front);
+    h2conn *hc = calloc(1, sizeof *hc);
+    strata_uri sub;
+    char err[256];
+
+    if (hc == NULL) {
+        strata_free(s);
+        conn_done(c);
+        return;
+    }
+    /* ws+h2 on what the front holds (a wss:// URI names no h2) */
+    sub_uri(sv->uri, 0, 1, &sub);
+    sub.layers[1] = STRATA_LAYER_H2;
+    sub.layers[2] = sv->uri->layers[sv->uri->n_layers - 1];
+    sub.n_layers = 3;
+    hc->id = c->id;
+    hc->v = c->v;
+    c->v.n = 0; /* the taps go with the HTTP/2 connection now */
+    if (strata_uri_h2_stack(&sub, s, NULL, &hc->h, &hc->below, err,
+                            sizeof err) != 0) {
+        logv("%s: %s", c->name, err);
+        free(hc);
+        conn_done(c);
+        return;
+    }
+    conn_free(c); /* not done: it goes on as hc (--once waits for it) */
+    if (h2conn_add(sv, hc) == 0)
+        strata_watch_wake(hc->w); /* the client's preface may be read */
+}
+
+/* The front ended: cleanly (the client left between requests, or after a
+ * reply that ends the connection), or failed (TLS). It lingers either
+ * way, so the last reply is read before our close. */
+static void web_end(conn *c, int r)
+{
+    const char *why = strata_web_front_reason(c->front);
+    const char *tls;
+
+    c->s = strata_web_front_take(c->front);
+    tls = describe_tls(c->s, r);
+    if (r != STRATA_EOF)
+        conn_end(c, r, tls != NULL ? tls : why);
+    else
+        conn_end(c, 0, NULL);
+}
+
+/* Wait for what the layers recorded, else for what r says. */
+static void web_wait(conn *c, int r)
+{
+    unsigned wants = strata_web_front_wants(c->front);
+
+    if (wants == 0)
+        wants = r == STRATA_NEED_WRITE ? STRATA_WANT_WRITE : STRATA_WANT_READ;
+    strata_watch_set_interest(c->w, poll_of(wants));
+}
+
+static void web_step(conn *c)
+{
+    unsigned long n = strata_web_front_requests(c->front);
+    int r = strata_web_front_step(c->front);
+
+    /* the TLS line first (an HTTP/2 connection logs its own) */
+    if (!c->tls_open && r != STRATA_WEB_H2 &&
+        (!is_need(r) || strata_web_front_requests(c->front) != n))
+        c->tls_open = log_tls_open(c->web_tls, c->v.who);
+    if (strata_web_front_requests(c->front) != n)
+        logv("%s: %s", c->name, strata_web_front_last(c->front));
+    if (r == STRATA_WEB_WEBSOCKET)
+        web_to_ws(c);
+    else if (r == STRATA_WEB_H2)
+        web_to_h2(c);
+    else if (is_need(r))
+        web_wait(c, r);
+    else
+        web_end(c, r);
+}
+
+static void web_start(server *sv, strata_stream *sock)
+{
+    char err[256], name[32];
+    strata_stream *s;
+    conn *c = calloc(1, sizeof *c);
+
+    if (c == NULL) {
+        logv("out of memory: connection dropped");
+        strata_free(sock);
+        return;
+    }
+    c->srv = sv;
+    c->id = ++sv->accepted;
+    snprintf(name, sizeof name, "connection #%lu", c->id);
+    conn_name(c, name, 0);
+    /* the tls layer (and the transport), with taps under -v */
+    if (build_layers(sv->uri, sv->uri->n_layers - 2, sock, &c->v, &s, err,
+                     sizeof err) != 0) {
+        logv("connection refused: %s", err);
+        free(c);
+        return;
+    }
+    c->web_tls = s;
+    c->front = strata_web_front_new(s, &sv->site, NULL);
+    if (c->front != NULL)
+        c->w = strata_loop_watch_fd(sv->loop, strata_web_front_fd(c->front),
+                                    STRATA_POLL_IN, conn_cb, c);
+    if (c->w == NULL) {
+        logv("out of memory: connection dropped");
+        if (c->front == NULL)
+            strata_free(s);
+        strata_web_front_free(c->front);
+        free(c);
+        return;
+    }
+    c->tls = 1;
+    LIST_PUSH(sv->conns, c);
+    logv("connection #%lu accepted", c->id);
+}
+#endif
+
 static void conn_start(server *sv, strata_stream *sock)
 {
     char err[256], name[32];
     conn *c;
 
+#ifdef CLI_WEB
+    if (sv->web) {
+        web_start(sv, sock);
+        return;
+    }
+#endif
 #ifdef STRATA_WITH_H2
     if (strata_uri_has_layer(sv->uri, STRATA_LAYER_H2)) {
         h2conn_start(sv, sock);
@@ -3279,6 +3547,11 @@ static int do_listen(const strata_uri *u, const strata_uri *fwd,
     sv.fwd = fwd;
     sv.fwd_text = o->forward;
     sv.once = o->once;
+#ifdef CLI_WEB
+    sv.web = web_uri(u);
+    sv.web_h2 = sv.web && (fwd == NULL || o->root != NULL);
+    sv.site = web_site;
+#endif
     sv.lfd = strata_uri_listen(u, err, sizeof err);
     if (sv.lfd < 0) {
         say("%s", err);
@@ -3436,9 +3709,47 @@ static int make_tls_config(strata_uri *u, const char *cert, const char *key,
     return 0;
 }
 
+#ifdef CLI_WEB
+/* The site of a web-mode listener: its root, and the ALPN it offers
+ * (both unless --alpn narrowed it). 0, or an exit status. */
+static int web_setup(strata_uri *u, const options *o)
+{
+    const char *a = o->alpn;
+
+    if (strata_web_site_init(&web_site, o->root) != 0) {
+        say("--root %s: not a directory that can be read", o->root);
+        return EXIT_RUNTIME;
+    }
+    if (a != NULL) {
+        web_site.h2 = strstr(a, "h2") != NULL;
+        web_site.http1 = strstr(a, "http/1.1") != NULL;
+        if (strcmp(a, "h2") != 0 && strcmp(a, "http/1.1") != 0 &&
+            strcmp(a, "h2,http/1.1") != 0 && strcmp(a, "http/1.1,h2") != 0)
+            return usage_error("--alpn '%s': a wss:// or ws+h2+tls:// "
+                               "listener serves h2, http/1.1 or both", a);
+    }
+    u->tls.alpn = strata_web_alpn(&web_site);
+    return 0;
+}
+#endif
+
 static int run(strata_uri *u, strata_uri *fwd, const options *o)
 {
-    int r = make_tls_config(u, o->cert, o->key, o->ca, o->alpn, o->insecure);
+    int r = 0;
+
+#ifdef CLI_WEB
+    if (web_uri(u))
+        r = web_setup(u, o);
+    else if (o->root != NULL)
+        r = usage_error("%s serves files on a wss:// or ws+h2+tls:// "
+                        "listener", "--root");
+    if (r != 0)
+        return r;
+    r = make_tls_config(u, o->cert, o->key, o->ca,
+                        web_uri(u) ? u->tls.alpn : o->alpn, o->insecure);
+#else
+    r = make_tls_config(u, o->cert, o->key, o->ca, o->alpn, o->insecure);
+#endif
 
     if (r == 0 && fwd != NULL)
         r = make_tls_config(fwd, o->fwd_cert, o->fwd_key, o->fwd_ca,
@@ -3472,6 +3783,9 @@ static const char **value_of(const char *a, options *o, const char **what)
         return &o->fwd_key;
     if (strcmp(a, "--forward-ca") == 0)
         return &o->fwd_ca;
+    *what = "a DIR";
+    if (strcmp(a, "--root") == 0)
+        return &o->root;
     *what = "a LIST";
     if (strcmp(a, "--alpn") == 0)
         return &o->alpn;

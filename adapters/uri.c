@@ -468,6 +468,7 @@ static void ws_opts_of(const strata_uri *u, int server, char *host,
     o->path = u->path[0] != '\0' ? u->path : "/";
     o->protocols = u->ws.protocol != NULL ? protocols : NULL;
     o->deflate.enable = u->ws.deflate;
+    o->request = server ? u->ws.request : NULL;
     /* The echo server answers a close itself, after echoing everything
      * before it and with the peer's code and reason: half-close. */
     o->half_close = server;

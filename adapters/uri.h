@@ -98,6 +98,9 @@ typedef struct strata_uri_ws {
     int deflate;           /* offer (client) / accept (server)
                               permessage-deflate */
     const char *protocol;  /* offer / accept this subprotocol, or NULL */
+    /* server: the Upgrade request head already read (a front that
+     * dispatched on it, adapters/web.h), answered by the ws layer */
+    const struct strata_http1_head *request;
 } strata_uri_ws;
 
 /* Settings of the tls layer, zeroed by strata_uri_parse like ws's.

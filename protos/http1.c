@@ -269,6 +269,37 @@ int strata_http1_read_response(strata_buffered *in, strata_http1_head *h)
     return read_head(in, h, 0);
 }
 
+/* A pointer of src's store at the same place in dst's. */
+static const char *rebase(const strata_http1_head *dst,
+                          const strata_http1_head *src, const char *p)
+{
+    return p == NULL ? NULL : dst->store + (p - src->store);
+}
+
+int strata_http1_head_copy(strata_http1_head *dst,
+                           const strata_http1_head *src)
+{
+    size_t i;
+
+    if (src->done <= 0 || src->store_len > dst->store_cap ||
+        src->n_headers > dst->max_headers)
+        return STRATA_ERR_TOO_BIG;
+    memcpy(dst->store, src->store, src->store_len);
+    dst->store_len = src->store_len;
+    dst->method = rebase(dst, src, src->method);
+    dst->target = rebase(dst, src, src->target);
+    dst->version = rebase(dst, src, src->version);
+    dst->reason = rebase(dst, src, src->reason);
+    dst->status = src->status;
+    for (i = 0; i < src->n_headers; i++) {
+        dst->headers[i].name = rebase(dst, src, src->headers[i].name);
+        dst->headers[i].value = rebase(dst, src, src->headers[i].value);
+    }
+    dst->n_headers = src->n_headers;
+    dst->started = dst->done = 1;
+    return 0;
+}
+
 /* ---- lookups -------------------------------------------------------- */
 
 const char *strata_http1_get(const strata_http1_head *h, const char *name)

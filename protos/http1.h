@@ -59,6 +59,13 @@ typedef struct strata_http1_head {
 void strata_http1_head_init(strata_http1_head *h, char *store,
                             size_t store_cap, size_t max_headers);
 
+/* Copy a complete head into dst (initialised, its own store): a server
+ * that read a request to dispatch on it hands it to the layer that
+ * answers (strata_ws_opts.request). 0, or STRATA_ERR_TOO_BIG when src's
+ * text or headers do not fit dst's limits. */
+int strata_http1_head_copy(strata_http1_head *dst,
+                           const strata_http1_head *src);
+
 /* Read a request head / response head. 0 when complete; else a status. */
 int strata_http1_read_request(strata_buffered *in, strata_http1_head *h);
 int strata_http1_read_response(strata_buffered *in, strata_http1_head *h);

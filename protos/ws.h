@@ -139,6 +139,11 @@ typedef struct strata_ws_opts {
      * the permessage-deflate parameters in force, as a response header
      * value ("permessage-deflate; server_no_context_takeover"), or NULL */
     const char *deflate_agreed;
+    /* server: the Upgrade request already read by the caller (an HTTP
+     * server that dispatched on it, adapters/web.h); the layer copies it
+     * (it must fit max_head, else strata_ws_new fails) and answers it as
+     * if it had read it: the bytes behind it are in the buffered stream. */
+    const strata_http1_head *request;
 } strata_ws_opts;
 
 /* A WebSocket layer over lower (owned). NULL on bad options (no host for a

@@ -430,6 +430,8 @@ int ws_handshake_init(strata_ws *w, const strata_ws_opts *o)
     if (o->extra_headers != NULL)
         w->hs_extra = aux_put(w, o->extra_headers, extra - 1);
     w->hs = WS_HS_SERVER_READ;
+    if (o->request != NULL && strata_http1_head_copy(&w->head, o->request))
+        return STRATA_ERR_ARG;
     return 0;
 }
 
@@ -652,7 +654,8 @@ static int server_answer(strata_ws *w)
 
 static int server_read(strata_ws *w)
 {
-    int r = strata_http1_read_request(w->in, &w->head);
+    /* a head handed over (opts.request) is done already */
+    int r = w->head.done > 0 ? 0 : strata_http1_read_request(w->in, &w->head);
 
     if (r == STRATA_NEED_READ || r == STRATA_NEED_WRITE)
         return r;
