@@ -7,7 +7,7 @@
  *                     [--protocol NAME] --cert FILE --key FILE [--ca FILE]
  *                     [--alpn LIST] [--forward-ca FILE | --forward-insecure]
  *                     [--forward-cert FILE --forward-key FILE]
- *                     [--forward-alpn LIST] [-v | -vv]
+ *                     [--forward-alpn LIST] [--root DIR] [-v | -vv]
  *
  * Options may stand anywhere. listen --forward bridges each accepted
  * stack (or HTTP/2 stream) to a new client stack of URI2 ("bridges"
@@ -204,6 +204,16 @@ static const char *const usage_text[] = {
     "                 HTTP/2 502 (or a reset once answered), gRPC\n"
     "                 UNAVAILABLE, a TLS or TCP cut.\n"
     "  --once         exit after the first connection closes\n"
+#ifdef CLI_WEB
+    "  --root DIR     wss:// and ws+h2+tls:// (below): serve DIR's files\n"
+    "                 (GET and HEAD, \"/\" is index.html; nothing outside\n"
+    "                 DIR: .., hidden names and links out are refused)\n"
+    "         wss:// and ws+h2+tls:// listen for browsers: one port offers\n"
+    "         ALPN h2 and http/1.1 (--alpn narrows it); a WebSocket comes\n"
+    "         by RFC 8441 on HTTP/2 or by HTTP/1.1 Upgrade, plain requests\n"
+    "         get the --root files or, without it, a small page at \"/\".\n"
+    "         With --forward and no --root, HTTP/2 requests are bridged.\n"
+#endif
 #ifdef STRATA_WITH_WS
     "         ws: any path is accepted; text comes back as text, binary as\n"
     "         binary; a peer's close is answered with its code and reason.\n"
@@ -2503,6 +2513,7 @@ typedef struct h2unit {
     int closing;           /* ws: both closes went, END_STREAM awaited */
 #ifdef CLI_WEB
     strata_web_reply *reply; /* H2_WEB: a plain request's answer */
+    size_t drained;          /* H2_WEB: request body bytes thrown away */
 #endif
 } h2unit;
 
@@ -2606,6 +2617,29 @@ static int h2_serve(h2unit *u)
 }
 
 #ifdef CLI_WEB
+#define WEB_DRAIN_MAX (1024 * 1024)
+
+/* A request body nobody reads (a POST refused with 405) is read to its
+ * end, so the stream closes cleanly: a reset would end the client's
+ * request with an error, and could drop reply frames still queued. A
+ * body past WEB_DRAIN_MAX is stopped with RST_STREAM NO_ERROR (RFC 9113
+ * 8.1: the response is complete). 0 once the stream ended, or NEED_*. */
+static int h2_web_drain(h2unit *u)
+{
+    char sink[4096];
+    unsigned flags;
+    ssize_t n;
+
+    while ((n = strata_recv(u->stream, sink, sizeof sink, &flags)) > 0) {
+        u->drained += (size_t)n;
+        if (u->drained > WEB_DRAIN_MAX) {
+            strata_h2_reset(u->stream, STRATA_H2_NO_ERROR);
+            return 0;
+        }
+    }
+    return n == STRATA_EOF || n == 0 ? 0 : (int)n;
+}
+
 /* A plain request in web mode: a file, the default page or an error, as
  * the site says. 0 once it all went, NEED_* or an error. */
 static int h2_web_step(h2unit *u)
@@ -2621,11 +2655,14 @@ static int h2_web_step(h2unit *u)
         if (u->reply == NULL)
             return STRATA_ERR_NOMEM;
     }
-    r = strata_web_reply_h2(u->reply, u->stream);
-    if (r == 0)
+    if (!u->answered) {
+        if ((r = strata_web_reply_h2(u->reply, u->stream)) != 0)
+            return r;
         logv("%s: %s %s: %d", u->e.name, method != NULL ? method : "?",
              path != NULL ? path : "?", strata_web_reply_status(u->reply));
-    return r;
+        u->answered = 1;
+    }
+    return h2_web_drain(u);
 }
 #endif
 
