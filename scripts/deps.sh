@@ -20,6 +20,7 @@ pkgs=(
   clang-14 libclang-rt-14-dev           # sanitizers and libFuzzer
   valgrind                              # the memcheck run
   procps                                # ps/pkill in the end-to-end tests
+  chromium                              # the browser test (headless)
 )
 
 missing=()
