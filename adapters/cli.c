@@ -589,17 +589,6 @@ static const char *describe_ws(strata_stream *s, int status)
 #endif
 }
 
-#ifdef STRATA_WITH_TLS
-/* The tls layer of a stack, wherever it sits (under lines, over ws...),
- * or NULL. */
-static strata_stream *tls_of(strata_stream *s)
-{
-    for (; s != NULL; s = s->lower)
-        if (strcmp(strata_name(s), "tls") == 0)
-            return s;
-    return NULL;
-}
-#endif
 
 /* What the tls layer knows of a failure, or NULL when TLS did not fail:
  * wolfSSL's reason with the alert sent or received, or a cut. */
@@ -607,7 +596,7 @@ static const char *describe_tls(strata_stream *s, int status)
 {
 #ifdef STRATA_WITH_TLS
     static char text[256];
-    strata_stream *t = tls_of(s);
+    strata_stream *t = strata_tls_of(s);
 
     if (t == NULL)
         return NULL;
@@ -631,7 +620,7 @@ static const char *describe_tls(strata_stream *s, int status)
 static int log_tls_open(strata_stream *s, const char *who)
 {
 #ifdef STRATA_WITH_TLS
-    strata_stream *t = tls_of(s);
+    strata_stream *t = strata_tls_of(s);
     const char *alpn;
 
     if (t == NULL)
@@ -668,7 +657,7 @@ static const char *h2_alpn_refusal(strata_stream *below, int alpn_default,
 {
 #ifdef STRATA_WITH_TLS
     static char text[128];
-    strata_stream *t = tls_of(below);
+    strata_stream *t = strata_tls_of(below);
     const char *alpn;
 
     if (t == NULL || !alpn_default || strata_tls_version(t) == NULL)

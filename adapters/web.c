@@ -65,14 +65,6 @@ struct strata_web_front {
     char reason[160];
 };
 
-static strata_stream *tls_in(strata_stream *s)
-{
-    for (; s != NULL; s = s->lower)
-        if (strcmp(strata_name(s), "tls") == 0)
-            return s;
-    return NULL;
-}
-
 strata_web_front *strata_web_front_new(strata_stream *lower,
                                        const strata_web_site *site,
                                        const strata_allocator *alloc)
@@ -85,7 +77,9 @@ strata_web_front *strata_web_front_new(strata_stream *lower,
     f->site = site;
     f->alloc = alloc;
     f->lower = lower;
-    f->tls = tls_in(lower);
+#ifdef STRATA_WITH_TLS
+    f->tls = strata_tls_of(lower);
+#endif
     f->max_head = site->max_head != 0 ? site->max_head : DEFAULT_HEAD;
     f->store = strata_alloc(alloc, f->max_head);
     if (f->store == NULL) {

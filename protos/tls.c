@@ -698,6 +698,14 @@ int strata_tls_key_update(strata_stream *s)
     return r == STRATA_NEED_READ || r == STRATA_NEED_WRITE ? 0 : r;
 }
 
+strata_stream *strata_tls_of(strata_stream *s)
+{
+    for (; s != NULL; s = s->lower)
+        if (s->ops == &tls_ops)
+            return s;
+    return NULL;
+}
+
 const char *strata_tls_alpn(strata_stream *s)
 {
     strata_tls *t = as_tls(s);

@@ -126,6 +126,10 @@ int strata_tls_handshake(strata_stream *s);
  * (retry), STRATA_ERR_STATE before the handshake or with TLS 1.2. */
 int strata_tls_key_update(strata_stream *s);
 
+/* The tls layer in s's stack: s itself or the first below it (under
+ * lines, over ws, under a tap...), or NULL when the stack has none. */
+strata_stream *strata_tls_of(strata_stream *s);
+
 /* After the handshake: the ALPN protocol selected (NULL if none), the
  * version ("TLSv1.3"), the cipher suite, whether the session was resumed,
  * and (server) the SNI name the client sent (NULL if none). */
