@@ -33,19 +33,25 @@
  */
 #include "http1.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #define CRLF_LEN 2
 
 /* ---- characters ----------------------------------------------------- */
 
-/* tchar of RFC 9110 5.6.2. */
+/* tchar of RFC 9110 5.6.2 as a bit per ASCII code: one test per byte,
+ * where a chain of ranges and a search of the specials cost more code. */
+static const uint32_t tchar_bits[4] = {
+    0x00000000u, /* controls */
+    0x03ff6cfau, /* ! # $ % & ' * + - . 0-9 */
+    0xc7fffffeu, /* A-Z ^ _ */
+    0x57ffffffu, /* ` a-z | ~ */
+};
+
 static int is_tchar(unsigned char c)
 {
-    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-        (c >= 'A' && c <= 'Z'))
-        return 1;
-    return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+    return c < 128 && (tchar_bits[c >> 5] >> (c & 31) & 1u) != 0;
 }
 
 static int is_ows(char c)
@@ -59,50 +65,48 @@ static int is_visible(unsigned char c)
     return c > 0x20 && c != 0x7f;
 }
 
-static size_t token_len(const char *p, size_t n)
+/* The length of the token p starts with: it ends at a non-tchar, the NUL
+ * that ends every string here included. */
+static size_t token_len(const char *p)
 {
     size_t i = 0;
 
-    while (i < n && is_tchar((unsigned char)p[i]))
+    while (is_tchar((unsigned char)p[i]))
         i++;
     return i;
 }
 
-static int lower(unsigned char c)
-{
-    return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
-}
-
-/* Whether a[0..n) equals the NUL-terminated b, ignoring ASCII case. */
+/* Whether a[0..n), which holds no NUL, equals the NUL-terminated b,
+ * ignoring ASCII case: bytes that differ must be one letter's two cases. */
 static int ieq_n(const char *a, size_t n, const char *b)
 {
-    size_t i;
+    for (; n > 0; n--, a++, b++) {
+        unsigned char x = (unsigned char)*a, y = (unsigned char)*b;
 
-    for (i = 0; i < n; i++)
-        if (b[i] == '\0' || lower((unsigned char)a[i]) !=
-                                lower((unsigned char)b[i]))
+        if (x != y && ((x ^ y) != 0x20 || (unsigned)((x | 0x20) - 'a') > 25))
             return 0;
-    return b[n] == '\0';
+    }
+    return *b == '\0';
 }
 
 /* ---- parsing lines in the store ------------------------------------- */
 
+/* "HTTP/1.1" or "HTTP/1.0": '0' and '1' differ in bit 0 only. */
 static int version_ok(const char *v)
 {
-    return memcmp(v, "HTTP/1.1", 8) == 0 || memcmp(v, "HTTP/1.0", 8) == 0;
+    return memcmp(v, "HTTP/1.", 7) == 0 && (v[7] | 1) == '1';
 }
 
-/* method SP target SP version */
+/* method SP target SP version. The line's NUL at p[n] ends every scan. */
 static int parse_request_line(strata_http1_head *h, char *p, size_t n)
 {
-    size_t m = token_len(p, n), t = m + 1;
+    size_t m = token_len(p), t = m + 1;
 
-    if (m == 0 || m == n || p[m] != ' ')
+    if (m == 0 || p[m] != ' ')
         return STRATA_ERR_PROTO;
-    while (t < n && is_visible((unsigned char)p[t]))
+    while (is_visible((unsigned char)p[t]))
         t++;
-    if (t == m + 1 || t == n || p[t] != ' ' || n - t - 1 != 8 ||
-        !version_ok(p + t + 1))
+    if (t == m + 1 || p[t] != ' ' || n - t - 1 != 8 || !version_ok(p + t + 1))
         return STRATA_ERR_PROTO;
     p[m] = p[t] = '\0';
     h->method = p;
@@ -115,14 +119,17 @@ static int parse_request_line(strata_http1_head *h, char *p, size_t n)
 static int parse_status_line(strata_http1_head *h, char *p, size_t n)
 {
     size_t i;
+    int s = 0;
 
     if (n < 12 || !version_ok(p) || p[8] != ' ')
         return STRATA_ERR_PROTO;
-    for (i = 9; i < 12; i++)
+    for (i = 9; i < 12; i++) {
         if (p[i] < '0' || p[i] > '9')
             return STRATA_ERR_PROTO;
-    h->status = (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
-    if (h->status < 100 || h->status > 599 || (n > 12 && p[12] != ' '))
+        s = s * 10 + (p[i] - '0');
+    }
+    h->status = s;
+    if (s < 100 || s > 599 || (n > 12 && p[12] != ' '))
         return STRATA_ERR_PROTO;
     for (i = 13; i < n; i++)
         if (p[i] != '\t' && ((unsigned char)p[i] < 0x20 || p[i] == 0x7f))
@@ -142,15 +149,14 @@ static int parse_header(strata_http1_head *h, char *p, size_t n)
         return STRATA_ERR_PROTO;
     if (h->n_headers >= h->max_headers)
         return STRATA_ERR_TOO_BIG;
-    m = token_len(p, n);
-    if (m == 0 || m == n || p[m] != ':')
+    m = token_len(p);
+    /* a NUL anywhere (only the value can hold one) ends p too soon */
+    if (m == 0 || p[m] != ':' || strlen(p) != n)
         return STRATA_ERR_PROTO;
-    for (v = m + 1; v < n && is_ows(p[v]); v++)
+    for (v = m + 1; is_ows(p[v]); v++)
         ;
     while (e > v && is_ows(p[e - 1]))
         e--;
-    if (memchr(p + v, '\0', e - v) != NULL)
-        return STRATA_ERR_PROTO;
     p[m] = p[e] = '\0';
     h->headers[h->n_headers].name = p;
     h->headers[h->n_headers].value = p + v;
@@ -176,31 +182,23 @@ static int parse_line(strata_http1_head *h, char *p, size_t n, int request)
 
 /* ---- pulling lines -------------------------------------------------- */
 
-/* The unfinished line's first `window` bytes hold no CRLF (readline would
- * have returned the line), so any LF there is bare, and so is any CR but
- * a last one whose LF may still come. */
-static int bad_pending(strata_buffered *in, size_t window)
-{
-    const uint8_t *d;
-    ssize_t have = strata_buffered_peek(in, 0, &d);
-    size_t n = have > 0 ? (size_t)have : 0;
-
-    if (n > window)
-        n = window;
-    return n > 0 && (memchr(d, '\n', n) != NULL ||
-                     memchr(d, '\r', n - 1) != NULL);
-}
-
-/* What a failed readline means for the head. */
-static int unfinished(strata_buffered *in, const strata_http1_head *h,
+/* What a failed readline means for the head. The unfinished line's first
+ * `window` bytes hold no CRLF (readline would have returned the line), so
+ * any LF there is bare, and so is any CR but a last one whose LF may still
+ * come. */
+static int unfinished(const strata_buffered *in, const strata_http1_head *h,
                       ssize_t r, size_t window)
 {
+    const uint8_t *d = in->buf + in->start;
+    size_t n = in->end - in->start;
+
     if (r == STRATA_EOF)
-        return h->store_len == 0 && strata_buffered_len(in) == 0
-                   ? STRATA_EOF
-                   : STRATA_ERR_PROTO;
+        return h->store_len == 0 && n == 0 ? STRATA_EOF : STRATA_ERR_PROTO;
+    if (n > window)
+        n = window;
     if ((r == STRATA_NEED_READ || r == STRATA_NEED_WRITE ||
-         r == STRATA_ERR_TOO_BIG) && bad_pending(in, window))
+         r == STRATA_ERR_TOO_BIG) &&
+        n > 0 && (memchr(d, '\n', n) != NULL || memchr(d, '\r', n - 1) != NULL))
         return STRATA_ERR_PROTO;
     return (int)r;
 }
@@ -269,6 +267,7 @@ int strata_http1_read_response(strata_buffered *in, strata_http1_head *h)
     return read_head(in, h, 0);
 }
 
+#ifndef STRATA_EMBEDDED /* the profile's ws layer reads its own request */
 /* A pointer of src's store at the same place in dst's. */
 static const char *rebase(const strata_http1_head *dst,
                           const strata_http1_head *src, const char *p)
@@ -299,30 +298,38 @@ int strata_http1_head_copy(strata_http1_head *dst,
     dst->started = dst->done = 1;
     return 0;
 }
+#endif
 
 /* ---- lookups -------------------------------------------------------- */
 
+/* The value of the first header named `name` (ASCII case ignored) at index
+ * *i or after, NULL if none; *i moves past it. */
+static const char *next_value(const strata_http1_head *h, const char *name,
+                              size_t *i)
+{
+    while (*i < h->n_headers) {
+        const strata_http1_header *f = &h->headers[(*i)++];
+
+        if (ieq_n(f->name, strlen(f->name), name))
+            return f->value;
+    }
+    return NULL;
+}
+
 const char *strata_http1_get(const strata_http1_head *h, const char *name)
 {
-    size_t i;
+    size_t i = 0;
 
-    if (h == NULL || name == NULL)
-        return NULL;
-    for (i = 0; i < h->n_headers; i++)
-        if (ieq_n(h->headers[i].name, strlen(h->headers[i].name), name))
-            return h->headers[i].value;
-    return NULL;
+    return h == NULL || name == NULL ? NULL : next_value(h, name, &i);
 }
 
 /* Whether the comma-separated list v holds token (OWS around elements). */
 static int list_has(const char *v, const char *token)
 {
     for (;;) {
-        const char *e = strchr(v, ',');
+        const char *e = v + strcspn(v, ",");
         size_t n;
 
-        if (e == NULL)
-            e = v + strlen(v);
         while (v < e && is_ows(*v))
             v++;
         n = (size_t)(e - v);
@@ -339,39 +346,51 @@ static int list_has(const char *v, const char *token)
 int strata_http1_has_token(const strata_http1_head *h, const char *name,
                            const char *token)
 {
-    size_t i;
+    size_t i = 0;
+    const char *v;
 
     if (h == NULL || name == NULL || token == NULL || token[0] == '\0')
         return 0;
-    for (i = 0; i < h->n_headers; i++)
-        if (ieq_n(h->headers[i].name, strlen(h->headers[i].name), name) &&
-            list_has(h->headers[i].value, token))
+    while ((v = next_value(h, name, &i)) != NULL)
+        if (list_has(v, token))
             return 1;
     return 0;
 }
 
 /* ---- writers -------------------------------------------------------- */
 
-static const char *std_reason(int status)
+/* Each entry: the status's three digits and its reason, NUL-terminated;
+ * an empty entry ends the table. A status not in it gets "Status". */
+#ifndef STRATA_EMBEDDED
+static const char std_reasons[] =
+    "101Switching Protocols\0"
+    "200OK\0"
+    "400Bad Request\0"
+    "403Forbidden\0"
+    "404Not Found\0"
+    "426Upgrade Required\0"
+    "431Request Header Fields Too Large\0"
+    "500Internal Server Error\0";
+#else
+/* The embedded profile keeps the one its ws layer's handshake answers with
+ * (clients are told to ignore the phrase, RFC 9112 4; some match this
+ * one): the others would cost it 130 bytes. */
+static const char std_reasons[] = "101Switching Protocols\0";
+#endif
+
+static const char *std_reason(const char *code)
 {
-    switch (status) {
-    case 101: return "Switching Protocols";
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 426: return "Upgrade Required";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    default: return "Status";
-    }
+    const char *t;
+
+    for (t = std_reasons; *t != '\0'; t += strlen(t) + 1)
+        if (memcmp(t, code, 3) == 0)
+            return t + 3;
+    return "Status";
 }
 
 static int token_ok(const char *s)
 {
-    size_t n = strlen(s);
-
-    return n > 0 && token_len(s, n) == n;
+    return s[0] != '\0' && s[token_len(s)] == '\0';
 }
 
 static int text_ok(const char *s)
@@ -402,53 +421,53 @@ static int fields_ok(const char *const *hd)
 static int extra_ok(const char *x)
 {
     while (x != NULL && *x != '\0') {
-        const char *e = strstr(x, "\r\n");
-        size_t n, m;
+        /* the line's first CR or LF must be its CRLF */
+        const char *e = x + strcspn(x, "\r\n");
+        size_t m = token_len(x);
 
-        if (e == NULL)
-            return 0;
-        n = (size_t)(e - x);
-        m = token_len(x, n);
-        if (m == 0 || m == n || x[m] != ':' || memchr(x, '\r', n) != NULL ||
-            memchr(x, '\n', n) != NULL)
+        if (m == 0 || x[m] != ':' || e[0] != '\r' || e[1] != '\n')
             return 0;
         x = e + CRLF_LEN;
     }
     return 1;
 }
 
-/* A bounded output: len <= cap always; full once a piece did not fit. */
+/* A bounded output: len <= cap always. A piece that does not fit sets cap
+ * and len to 0: no later piece but an empty one fits, and len == cap says
+ * the head did not fit (a head needs room for its NUL, too). */
 typedef struct out {
     char *p;
     size_t cap, len;
-    int full;
 } out;
 
 static void put(out *o, const char *s)
 {
     size_t n = strlen(s);
 
-    if (o->full || n > o->cap - o->len) {
-        o->full = 1;
+    if (n > o->cap - o->len) {
+        o->cap = o->len = 0;
         return;
     }
     memcpy(o->p + o->len, s, n);
     o->len += n;
 }
 
+/* One line of the head: a, b and c, then CRLF. */
+static void put_line(out *o, const char *a, const char *b, const char *c)
+{
+    put(o, a);
+    put(o, b);
+    put(o, c);
+    put(o, "\r\n");
+}
+
 /* Header lines, extra lines, the blank line and the NUL. */
 static ssize_t finish(out *o, const char *const *hd, const char *extra)
 {
-    for (; hd != NULL && hd[0] != NULL; hd += 2) {
-        put(o, hd[0]);
-        put(o, ": ");
-        put(o, hd[1]);
-        put(o, "\r\n");
-    }
-    if (extra != NULL)
-        put(o, extra);
-    put(o, "\r\n");
-    if (o->full || o->len == o->cap)
+    for (; hd != NULL && hd[0] != NULL; hd += 2)
+        put_line(o, hd[0], ": ", hd[1]);
+    put_line(o, extra != NULL ? extra : "", "", "");
+    if (o->len == o->cap)
         return STRATA_ERR_TOO_BIG;
     o->p[o->len] = '\0';
     return (ssize_t)o->len;
@@ -459,16 +478,14 @@ ssize_t strata_http1_write_request(char *buf, size_t cap, const char *method,
                                    const char *const *headers,
                                    const char *extra)
 {
-    out o = {buf, cap, 0, 0};
+    out o = {buf, cap, 0};
 
     if (buf == NULL || method == NULL || target == NULL ||
         !token_ok(method) || !target_ok(target) || !fields_ok(headers) ||
         !extra_ok(extra))
         return STRATA_ERR_ARG;
     put(&o, method);
-    put(&o, " ");
-    put(&o, target);
-    put(&o, " HTTP/1.1\r\n");
+    put_line(&o, " ", target, " HTTP/1.1");
     return finish(&o, headers, extra);
 }
 
@@ -477,22 +494,20 @@ ssize_t strata_http1_write_response(char *buf, size_t cap, int status,
                                     const char *const *headers,
                                     const char *extra)
 {
-    out o = {buf, cap, 0, 0};
+    out o = {buf, cap, 0};
     char code[5];
+    size_t i;
 
-    if (reason == NULL)
-        reason = std_reason(status);
-    if (buf == NULL || status < 100 || status > 599 || !text_ok(reason) ||
-        !fields_ok(headers) || !extra_ok(extra))
+    if (buf == NULL || status < 100 || status > 599)
         return STRATA_ERR_ARG;
-    code[0] = (char)('0' + status / 100);
-    code[1] = (char)('0' + status / 10 % 10);
-    code[2] = (char)('0' + status % 10);
     code[3] = ' ';
     code[4] = '\0';
-    put(&o, "HTTP/1.1 ");
-    put(&o, code);
-    put(&o, reason);
-    put(&o, "\r\n");
+    for (i = 3; i-- > 0; status /= 10)
+        code[i] = (char)('0' + status % 10);
+    if (reason == NULL)
+        reason = std_reason(code);
+    if (!text_ok(reason) || !fields_ok(headers) || !extra_ok(extra))
+        return STRATA_ERR_ARG;
+    put_line(&o, "HTTP/1.1 ", code, reason);
     return finish(&o, headers, extra);
 }

@@ -43,7 +43,6 @@ typedef struct strata_http1_head {
     const char *version;  /* "HTTP/1.1" */
     int status;
     const char *reason;
-    strata_http1_header headers[STRATA_HTTP1_MAX_HEADERS];
     size_t n_headers;
     /* private: storage for the strings above and parser state */
     char *store;
@@ -51,6 +50,9 @@ typedef struct strata_http1_head {
     size_t max_headers;   /* <= STRATA_HTTP1_MAX_HEADERS */
     int started;          /* the start line was read */
     int done;
+    /* last, so the fields above sit at offsets small cpus reach in short
+     * instructions */
+    strata_http1_header headers[STRATA_HTTP1_MAX_HEADERS];
 } strata_http1_head;
 
 /* Prepare a head that keeps at most max_head bytes of head text in
@@ -59,12 +61,14 @@ typedef struct strata_http1_head {
 void strata_http1_head_init(strata_http1_head *h, char *store,
                             size_t store_cap, size_t max_headers);
 
+#ifndef STRATA_EMBEDDED /* not in the embedded profile: no web front */
 /* Copy a complete head into dst (initialised, its own store): a server
  * that read a request to dispatch on it hands it to the layer that
  * answers (strata_ws_opts.request). 0, or STRATA_ERR_TOO_BIG when src's
  * text or headers do not fit dst's limits. */
 int strata_http1_head_copy(strata_http1_head *dst,
                            const strata_http1_head *src);
+#endif
 
 /* Read a request head / response head. 0 when complete; else a status. */
 int strata_http1_read_request(strata_buffered *in, strata_http1_head *h);
@@ -86,7 +90,9 @@ ssize_t strata_http1_write_request(char *buf, size_t cap, const char *method,
                                    const char *target,
                                    const char *const *headers,
                                    const char *extra);
-/* The same for a response head ("HTTP/1.1 101 Switching Protocols..."). */
+/* The same for a response head ("HTTP/1.1 101 Switching Protocols...").
+ * reason NULL: the usual phrase of 101, 200, 400, 403, 404, 426, 431 and
+ * 500, "Status" for any other; the embedded profile knows 101's only. */
 ssize_t strata_http1_write_response(char *buf, size_t cap, int status,
                                     const char *reason,
                                     const char *const *headers,

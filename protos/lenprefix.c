@@ -35,7 +35,7 @@
 
 #define LOCAL_IOV 16
 #define DEFAULT_MAX ((size_t)4 * 1024 * 1024)
-#define DEFAULT_BUFFER 16384
+#define DEFAULT_BUFFER 16384 /* strata_lenprefix_new's buffered stream */
 
 static ssize_t lp_recv(strata_stream *s, void *buf, size_t len,
                        unsigned *flags);
@@ -56,13 +56,10 @@ static size_t hdr_len(const strata_lenprefix *l)
     return (l->flag_byte ? 1u : 0u) + l->len_bytes;
 }
 
+/* 255, 65535 or 2^32 - 1 */
 static size_t field_max(const strata_lenprefix *l)
 {
-    if (l->len_bytes == 1)
-        return 0xffu;
-    if (l->len_bytes == 2)
-        return 0xffffu;
-    return (size_t)0xffffffffu;
+    return (size_t)0xffffffffu >> (32 - 8 * l->len_bytes);
 }
 
 static size_t tx_limit(const strata_lenprefix *l)
@@ -70,13 +67,17 @@ static size_t tx_limit(const strata_lenprefix *l)
     return l->max_send < field_max(l) ? l->max_send : field_max(l);
 }
 
-static int parse_opts(strata_lenprefix *l, const strata_lenprefix_opts *o)
+static int parse_opts(strata_lenprefix *l, const strata_lenprefix_opts *opts)
 {
-    l->len_bytes = o != NULL && o->len_bytes != 0 ? o->len_bytes : 4;
-    l->flag_byte = o != NULL && o->flag_byte;
-    l->max_len = o != NULL && o->max_len != 0 ? o->max_len : DEFAULT_MAX;
-    l->max_send = o != NULL && o->max_send != 0 ? o->max_send : l->max_len;
-    if (l->len_bytes != 1 && l->len_bytes != 2 && l->len_bytes != 4)
+    strata_lenprefix_opts o = {0, 0, 0, 0};
+
+    if (opts != NULL)
+        o = *opts;
+    l->len_bytes = o.len_bytes != 0 ? o.len_bytes : 4;
+    l->flag_byte = o.flag_byte != 0;
+    l->max_len = o.max_len != 0 ? o.max_len : DEFAULT_MAX;
+    l->max_send = o.max_send != 0 ? o.max_send : l->max_len;
+    if (l->len_bytes > 4 || l->len_bytes == 3)
         return STRATA_ERR_ARG;
     return 0;
 }
@@ -94,6 +95,7 @@ int strata_lenprefix_init(strata_lenprefix *l, strata_buffered *in,
     return 0;
 }
 
+#ifndef STRATA_EMBEDDED /* the profile has no constructor that allocates */
 strata_stream *strata_lenprefix_new(strata_stream *lower,
                                     const strata_lenprefix_opts *opts,
                                     const strata_allocator *alloc)
@@ -117,6 +119,7 @@ strata_stream *strata_lenprefix_new(strata_stream *lower,
     l->base.heap = 1;
     return &l->base;
 }
+#endif
 
 /* ---- receive -------------------------------------------------------- */
 
@@ -168,20 +171,25 @@ static ssize_t read_header(strata_lenprefix *l)
     return 0;
 }
 
-/* Payload already buffered is copied out here; only an empty buffer costs
- * a recv through the buffered stream (which may read straight into buf). */
+/* Payload bytes through the buffered stream, which may read a big payload
+ * straight into buf. */
 static ssize_t take_payload(strata_lenprefix *l, void *buf, size_t want)
 {
-    size_t have = strata_buffered_len(l->in);
     unsigned ignored;
+#ifndef STRATA_EMBEDDED
+    /* Fast path, the same as the buffered stream's recv: payload already
+     * buffered is copied out here, without the calls. */
+    size_t have = strata_buffered_len(l->in);
 
-    if (have == 0)
-        return strata_recv(&l->in->base, buf, want, &ignored);
-    if (want > have)
-        want = have;
-    memcpy(buf, l->in->buf + l->in->start, want);
-    strata_buffered_consume(l->in, want);
-    return (ssize_t)want;
+    if (have > 0) {
+        if (want > have)
+            want = have;
+        memcpy(buf, l->in->buf + l->in->start, want);
+        strata_buffered_consume(l->in, want);
+        return (ssize_t)want;
+    }
+#endif
+    return strata_recv(&l->in->base, buf, want, &ignored);
 }
 
 static ssize_t lp_recv(strata_stream *s, void *buf, size_t len,
@@ -212,25 +220,16 @@ static ssize_t lp_recv(strata_stream *s, void *buf, size_t len,
 /* ---- send ----------------------------------------------------------- */
 
 /* Write the header of a len-byte record at dst; returns its length. */
-static inline size_t put_header(const strata_lenprefix *l, uint8_t *dst, size_t len,
-                         unsigned flags)
+static inline size_t put_header(const strata_lenprefix *l, uint8_t *dst,
+                                size_t len, unsigned flags)
 {
-    uint8_t *p = dst;
+    size_t n = hdr_len(l), i;
 
     if (l->flag_byte)
-        *p++ = (flags & STRATA_MSG_COMPRESSED) ? 1 : 0;
-    switch (l->len_bytes) {
-    case 4:
-        *p++ = (uint8_t)(len >> 24);
-        *p++ = (uint8_t)(len >> 16);
-        /* fall through */
-    case 2:
-        *p++ = (uint8_t)(len >> 8);
-        /* fall through */
-    default:
-        *p++ = (uint8_t)len;
-    }
-    return (size_t)(p - dst);
+        dst[0] = (flags & STRATA_MSG_COMPRESSED) ? 1 : 0;
+    for (i = n; i > n - l->len_bytes; len >>= 8) /* big-endian */
+        dst[--i] = (uint8_t)len;
+    return n;
 }
 
 static int begin_record(strata_lenprefix *l, size_t len, unsigned flags)
@@ -404,7 +403,7 @@ static unsigned lp_poll(strata_stream *s, unsigned events)
     ready &= ~STRATA_POLL_IN;
     if (unit_buffered(l))
         ready |= STRATA_POLL_IN;
-    else if (l->in->base.lower != NULL)
+    else /* no lower: strata_poll says POLL_ERR alone, masked off here */
         ready |= strata_poll(l->in->base.lower, STRATA_POLL_IN) &
                  (STRATA_POLL_IN | STRATA_POLL_HUP);
     return ready;

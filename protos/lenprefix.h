@@ -63,11 +63,13 @@ typedef struct strata_lenprefix {
     int tx_shut;
 } strata_lenprefix;
 
+#ifndef STRATA_EMBEDDED /* the profile has no constructor that allocates */
 /* A lenprefix layer over lower (owned). If lower is not a buffered stream
  * a 16 KiB one is put between them. */
 strata_stream *strata_lenprefix_new(strata_stream *lower,
                                     const strata_lenprefix_opts *opts,
                                     const strata_allocator *alloc);
+#endif
 /* The same in caller-provided storage. The buffered stream needs room for a
  * header only (5 bytes): payloads may be read straight past it. */
 int strata_lenprefix_init(strata_lenprefix *l, strata_buffered *in,

@@ -37,7 +37,6 @@
  * allocating; a longer array goes down as it is, the separator after it. */
 #define LOCAL_IOV 16
 #define DEFAULT_MAX 4096
-#define MIN_BUFFER 4096
 
 static ssize_t line_recv(strata_stream *s, void *buf, size_t len,
                          unsigned *flags);
@@ -53,7 +52,8 @@ static const strata_stream_ops line_ops = {
     line_wants, NULL, NULL,
 };
 
-static const uint8_t lf = '\n';
+/* ANY_EOL's separators; crlf + 1 is "\n", the default one */
+static const char crlf[] = "\r\n";
 
 /* ---- options -------------------------------------------------------- */
 
@@ -68,7 +68,7 @@ static const uint8_t *rx_sep(const strata_line *l, size_t *len)
 {
     if (any_eol(l)) {
         *len = 1;
-        return &lf;
+        return (const uint8_t *)crlf + 1;
     }
     *len = l->sep_len;
     return l->sep;
@@ -81,33 +81,43 @@ static size_t rx_limit(const strata_line *l)
     return l->max_len + (any_eol(l) ? 1 : 0);
 }
 
+/* The buffer a record of max_len needs: content, the "\r" ANY_EOL may
+ * add, the separator. */
 static size_t need_cap(const strata_line *l)
 {
-    size_t seplen;
-
-    rx_sep(l, &seplen);
-    return rx_limit(l) + seplen;
+    return l->max_len + (any_eol(l) ? 2 : l->sep_len);
 }
 
 static int parse_opts(strata_line *l, const strata_line_opts *o)
 {
-    const char *sep = o != NULL && o->sep != NULL ? o->sep : "\n";
-    size_t sep_len = o != NULL && o->sep_len != 0 ? o->sep_len : strlen(sep);
+    strata_line_opts d = {NULL, 0, 0, 0}; /* NULL options: every default */
+    const char *sep;
+    size_t len;
 
-    if (o != NULL && o->sep == NULL && o->sep_len > 1)
+    if (o != NULL)
+        d = *o;
+    sep = d.sep;
+    len = d.sep_len;
+    if (sep == NULL) {
+        /* "\n"; a longer sep_len without sep is a mistake */
+        if (len > 1)
+            return STRATA_ERR_ARG;
+        sep = crlf + 1;
+        len = 1;
+    } else if (len == 0) {
+        len = strlen(sep);
+    }
+    l->max_len = d.max_len != 0 ? d.max_len : DEFAULT_MAX;
+    l->flags = d.flags;
+    l->sep_len = len;
+    /* max_len + 16 must neither overflow nor leave ssize_t's range;
+     * ANY_EOL sends "\n" or "\r\n" (the tail of crlf as long as sep) */
+    if (len == 0 || len > sizeof l->sep || l->max_len > (size_t)-1 / 4 ||
+        (l->flags & ~STRATA_LINE_ANY_EOL) ||
+        (any_eol(l) &&
+         (len > 2 || memcmp(sep, crlf + 2 - len, len) != 0)))
         return STRATA_ERR_ARG;
-    if (sep_len == 0 || sep_len > sizeof l->sep)
-        return STRATA_ERR_ARG;
-    l->max_len = o != NULL && o->max_len != 0 ? o->max_len : DEFAULT_MAX;
-    l->flags = o != NULL ? o->flags : 0;
-    /* max_len + 16 must neither overflow nor leave ssize_t's range */
-    if (l->max_len > (size_t)-1 / 4 || (l->flags & ~STRATA_LINE_ANY_EOL))
-        return STRATA_ERR_ARG;
-    if (any_eol(l) && !(sep_len == 1 && sep[0] == '\n') &&
-        !(sep_len == 2 && memcmp(sep, "\r\n", 2) == 0))
-        return STRATA_ERR_ARG;
-    memcpy(l->sep, sep, sep_len);
-    l->sep_len = sep_len;
+    memcpy(l->sep, sep, len);
     return 0;
 }
 
@@ -123,6 +133,9 @@ int strata_line_init(strata_line *l, strata_buffered *in,
     l->in = in;
     return 0;
 }
+
+#ifndef STRATA_EMBEDDED /* the constructor that allocates */
+#define MIN_BUFFER 4096
 
 strata_stream *strata_line_new(strata_stream *lower,
                                const strata_line_opts *opts,
@@ -150,6 +163,7 @@ strata_stream *strata_line_new(strata_stream *lower,
     l->base.heap = 1;
     return &l->base;
 }
+#endif
 
 /* ---- receive -------------------------------------------------------- */
 
@@ -168,48 +182,6 @@ static const uint8_t *find(const uint8_t *p, size_t len, const uint8_t *sep,
         i = (size_t)(hit - p) + 1;
     }
     return NULL;
-}
-
-/* The bytes buffered now, without reading (peek of what is there). */
-static size_t buffered_view(strata_buffered *in, const uint8_t **data)
-{
-    size_t have = strata_buffered_len(in);
-
-    *data = NULL;
-    if (have > 0 && strata_buffered_peek(in, have, data) < 0)
-        return 0;
-    return have;
-}
-
-/* Resynchronise after TOO_BIG: drop bytes up to and including the next
- * separator. The buffer may fill many times before it comes, so drop what
- * is scanned, keeping only a tail that could begin a split separator. */
-static ssize_t skip(strata_line *l)
-{
-    size_t seplen;
-    const uint8_t *sep = rx_sep(l, &seplen);
-
-    for (;;) {
-        const uint8_t *data;
-        size_t have = buffered_view(l->in, &data);
-        ssize_t r;
-
-        if (have > 0) {
-            const uint8_t *hit = find(data, have, sep, seplen);
-            size_t keep = seplen - 1 < have ? seplen - 1 : have;
-
-            if (hit != NULL) {
-                strata_buffered_consume(l->in,
-                                        (size_t)(hit - data) + seplen);
-                l->skipping = 0;
-                return 0;
-            }
-            strata_buffered_consume(l->in, have - keep);
-        }
-        r = strata_buffered_fill(l->in);
-        if (r < 0)
-            return r;
-    }
 }
 
 /* Map a status of the buffered stream onto the layer's: NEED codes pass,
@@ -231,18 +203,50 @@ static ssize_t rx_status(strata_line *l, ssize_t r)
     return r;
 }
 
+/* How far the buffered bytes run to the end of the first separator the
+ * peer sent from `from` on; 0 if there is none yet. Looks in place: no
+ * I/O. */
+static size_t past_sep(strata_line *l, size_t from)
+{
+    size_t seplen;
+    const uint8_t *sep = rx_sep(l, &seplen);
+    const uint8_t *data = l->in->buf + l->in->start;
+    const uint8_t *hit = find(data + from, strata_buffered_len(l->in) - from,
+                              sep, seplen);
+
+    return hit != NULL ? (size_t)(hit - data) + seplen : 0;
+}
+
+/* Resynchronise after TOO_BIG: drop bytes up to and including the next
+ * separator. The buffer may fill many times before it comes, so drop what
+ * is scanned, keeping only a tail that could begin a split separator. */
+static ssize_t skip(strata_line *l, size_t seplen)
+{
+    for (;;) {
+        size_t end = past_sep(l, 0), have = strata_buffered_len(l->in);
+        ssize_t r;
+
+        if (end > 0) {
+            strata_buffered_consume(l->in, end);
+            l->skipping = 0;
+            return 0;
+        }
+        if (have >= seplen)
+            strata_buffered_consume(l->in, have - seplen + 1);
+        r = strata_buffered_fill(l->in);
+        if (r < 0)
+            return r;
+    }
+}
+
 static ssize_t next_record(strata_line *l)
 {
     size_t seplen, content;
     const uint8_t *sep = rx_sep(l, &seplen), *line;
-    ssize_t r;
+    ssize_t r = l->skipping ? skip(l, seplen) : 0;
 
-    if (l->skipping) {
-        r = skip(l);
-        if (r < 0)
-            return rx_status(l, r);
-    }
-    r = strata_buffered_readline(l->in, sep, seplen, rx_limit(l), &line);
+    if (r >= 0)
+        r = strata_buffered_readline(l->in, sep, seplen, rx_limit(l), &line);
     if (r < 0)
         return rx_status(l, r);
     content = (size_t)r - seplen;
@@ -260,6 +264,8 @@ static ssize_t next_record(strata_line *l)
     return 0;
 }
 
+/* The record is whole at the start of the buffer, where nothing else
+ * reads or moves it until it is consumed: it is copied out in place. */
 static ssize_t deliver(strata_line *l, void *buf, size_t len, unsigned *flags)
 {
     size_t n = l->rec_len - l->rec_off;
@@ -267,13 +273,7 @@ static ssize_t deliver(strata_line *l, void *buf, size_t len, unsigned *flags)
     if (n > len)
         n = len;
     if (n > 0) {
-        const uint8_t *data;
-        /* the record is whole in the buffer: this peek does no I/O */
-        ssize_t r = strata_buffered_peek(l->in, l->rec_total, &data);
-
-        if (r < 0)
-            return rx_status(l, r);
-        memcpy(buf, data + l->rec_off, n);
+        memcpy(buf, l->in->buf + l->in->start + l->rec_off, n);
         l->rec_off += n;
     }
     if (l->rec_off == l->rec_len) {
@@ -302,142 +302,97 @@ static ssize_t line_recv(strata_stream *s, void *buf, size_t len,
 
 /* ---- send ----------------------------------------------------------- */
 
-/* The bytes a send is checked against: the tail of what this record sent
- * before (segment 0), the caller's iovecs (1..n), the separator appended
- * by MSG_END (n + 1). */
-typedef struct span {
-    const strata_line *l;
-    const struct iovec *iov;
-    int n;
-    int end;
-} span;
-
-static int segment(const span *v, int k, const uint8_t **p, size_t *len)
+/* Bytes of a record kept once sent: enough to catch a separator split
+ * across sends, or for ANY_EOL the last one (a "\r" before "\n"). */
+static size_t tail_keep(const strata_line *l)
 {
-    if (k == 0) {
-        *p = v->l->tx_tail;
-        *len = v->l->tx_tail_len;
-    } else if (k <= v->n) {
-        *p = v->iov[k - 1].iov_base;
-        *len = v->iov[k - 1].iov_len;
-    } else if (k == v->n + 1 && v->end) {
-        *p = v->l->sep;
-        *len = v->l->sep_len;
-    } else {
-        return 0;
-    }
-    return 1;
+    return any_eol(l) ? 1 : l->sep_len - 1;
 }
 
-static int match_at(const span *v, int k, size_t off)
+/* Walk the first `limit` bytes of iov with a window w holding the last
+ * bytes of the record (*wl of them, room for twice tail_keep). With check,
+ * 1 as soon as the separator the peer looks for (under ANY_EOL "\n") shows
+ * in them or across a join: a match there lies in the window and the first
+ * bytes after it. CHECK_END checks the separator appended too (but its last
+ * byte: a match ending there is the record's end). */
+#define CHECK 1
+#define CHECK_END 2
+
+static int walk(const strata_line *l, uint8_t *w, size_t *wl,
+                const struct iovec *iov, int n, size_t limit, int check)
 {
-    size_t j = 0;
+    size_t plen, keep = tail_keep(l);
+    const uint8_t *pat = rx_sep(l, &plen);
+    int i;
 
-    while (j < v->l->sep_len) {
-        const uint8_t *p;
-        size_t len;
+    for (i = 0; i <= n && limit > 0; i++) {
+        const uint8_t *p = l->sep, *src;
+        size_t len = l->sep_len - 1, have = *wl, j;
 
-        if (!segment(v, k, &p, &len))
-            return 0;
-        if (off >= len) {
-            k++;
-            off = 0;
+        if (i < n) {
+            p = iov[i].iov_base;
+            len = iov[i].iov_len < limit ? iov[i].iov_len : limit;
+            limit -= len;
+        } else if (check != CHECK_END) {
+            break;
+        }
+        if (len == 0)
             continue;
-        }
-        if (p[off] != v->l->sep[j])
-            return 0;
-        off++;
-        j++;
-    }
-    return 1;
-}
-
-/* Would the peer see the separator before this record's end? Matches may
- * start in the earlier tail or the new bytes and run into what follows. */
-static int has_sep(const span *v)
-{
-    int k;
-
-    for (k = 0; k <= v->n; k++) {
-        const uint8_t *p, *hit;
-        size_t len, off = 0;
-
-        segment(v, k, &p, &len);
-        while (off < len &&
-               (hit = memchr(p + off, v->l->sep[0], len - off)) != NULL) {
-            off = (size_t)(hit - p);
-            if (match_at(v, k, off))
-                return 1;
-            off++;
-        }
+        /* at most 7 bytes each: loops, not calls */
+        for (j = 0; j < len && j < keep; j++)
+            w[have + j] = p[j];
+        if (check && (find(p, len, pat, plen) != NULL ||
+                      (have > 0 && find(w, have + j, pat, plen) != NULL)))
+            return 1;
+        /* the window keeps the last bytes: of p, or of what it holds */
+        src = len > keep ? p + len : w + have + j;
+        have = len > keep || have + j > keep ? keep : have + j;
+        for (j = 0; j < have; j++)
+            w[j] = (src - have)[j];
+        *wl = have;
     }
     return 0;
 }
 
-/* ANY_EOL's peer ends a record at any "\n" and drops a "\r" before it. */
-static int has_eol(const span *v)
-{
-    const strata_line *l = v->l;
-    uint8_t last = l->tx_tail_len ? l->tx_tail[l->tx_tail_len - 1] : 0;
-    int i;
-
-    for (i = 0; i < v->n; i++) {
-        if (v->iov[i].iov_len == 0)
-            continue;
-        if (memchr(v->iov[i].iov_base, '\n', v->iov[i].iov_len) != NULL)
-            return 1;
-        last = ((const uint8_t *)v->iov[i].iov_base)[v->iov[i].iov_len - 1];
-    }
-    return v->end && l->sep_len == 1 && last == '\r';
-}
-
+/* Would the peer see a record end before this one's? In the new bytes,
+ * across a join with what the record sent before or between iovecs, or
+ * with the separator MSG_END appends ("a|" + "||"); under ANY_EOL, at a
+ * "\r" before the "\n" appended, which the peer drops. */
 static int bad_content(const strata_line *l, const struct iovec *iov, int n,
                        int end)
 {
-    span v;
+    uint8_t w[2 * sizeof l->tx_tail];
+    size_t wl = l->tx_tail_len;
 
-    v.l = l;
-    v.iov = iov;
-    v.n = n;
-    v.end = end;
-    return any_eol(l) ? has_eol(&v) : has_sep(&v);
+    memcpy(w, l->tx_tail, sizeof l->tx_tail);
+    return walk(l, w, &wl, iov, n, (size_t)-1, end ? CHECK_END : CHECK) ||
+           (end && any_eol(l) && l->sep_len == 1 && wl > 0 &&
+            w[wl - 1] == '\r');
 }
 
-/* Remember the last bytes sent of this record: enough to catch a separator
- * split across sends (and the last byte, for ANY_EOL's "\r"). */
-static void keep_tail(strata_line *l, const uint8_t *p, size_t len)
+/* The common case, one buffer and a one-byte separator: nothing can be
+ * split across sends, a memchr says it all. bad_content finds the same,
+ * and is all the embedded profile keeps. */
+static int one_memchr(const strata_line *l, int n)
 {
-    size_t keep = any_eol(l) ? 1 : l->sep_len - 1;
-
-    if (keep == 0 || len == 0)
-        return;
-    if (len >= keep) {
-        memcpy(l->tx_tail, p + len - keep, keep);
-        l->tx_tail_len = keep;
-        return;
-    }
-    if (l->tx_tail_len + len > keep) {
-        size_t drop = l->tx_tail_len + len - keep;
-
-        memmove(l->tx_tail, l->tx_tail + drop, l->tx_tail_len - drop);
-        l->tx_tail_len -= drop;
-    }
-    memcpy(l->tx_tail + l->tx_tail_len, p, len);
-    l->tx_tail_len += len;
+#ifdef STRATA_EMBEDDED
+    (void)l;
+    (void)n;
+    return 0;
+#else
+    return n == 1 && l->sep_len == 1 && !any_eol(l);
+#endif
 }
 
 static void note_sent(strata_line *l, const struct iovec *iov, int n,
                       size_t moved)
 {
-    int i;
+    uint8_t w[2 * sizeof l->tx_tail];
 
+    memcpy(w, l->tx_tail, sizeof l->tx_tail);
+    walk(l, w, &l->tx_tail_len, iov, n, moved, 0);
+    memcpy(l->tx_tail, w, sizeof l->tx_tail);
     l->sent += moved;
-    for (i = 0; i < n && moved > 0; i++) {
-        size_t take = iov[i].iov_len < moved ? iov[i].iov_len : moved;
-
-        keep_tail(l, iov[i].iov_base, take);
-        moved -= take;
-    }
 }
 
 /* Push what is left of a separator whose record already returned. */
@@ -461,39 +416,33 @@ static ssize_t send_down(strata_line *l, const struct iovec *iov, int n,
                          int end)
 {
     struct iovec v[LOCAL_IOV + 1];
-    unsigned down = end ? STRATA_MSG_END : 0;
 
-    if (n > LOCAL_IOV || !end)
-        return strata_sendv(l->in->base.lower, iov, n, n > LOCAL_IOV ? 0 : down);
+    if (!end || n > LOCAL_IOV)
+        return strata_sendv(l->in->base.lower, iov, n, 0);
     if (n > 0)
         memcpy(v, iov, (size_t)n * sizeof *iov);
     v[n].iov_base = l->sep;
     v[n].iov_len = l->sep_len;
-    return strata_sendv(l->in->base.lower, v, n + 1, down);
+    return strata_sendv(l->in->base.lower, v, n + 1, STRATA_MSG_END);
 }
 
 static ssize_t send_record(strata_line *l, const struct iovec *iov, int n,
                            size_t total, int end)
 {
     ssize_t r = send_down(l, iov, n, end);
-    size_t moved;
 
     if (r < 0)
         return r;
-    moved = (size_t)r;
-    if (moved < total) {
-        note_sent(l, iov, n, moved);
+    if (!end || (size_t)r < total) {
+        /* the record goes on: what moved was content */
+        note_sent(l, iov, n, (size_t)r);
         return r;
-    }
-    if (!end) {
-        note_sent(l, iov, n, total);
-        return (ssize_t)total;
     }
     /* the record is accepted; a separator that did not all go is ours to
      * finish, and a failure to do it now shows on the next call */
     l->sent = 0;
     l->tx_tail_len = 0;
-    l->sep_pending = (int)(l->sep_len - (moved - total));
+    l->sep_pending = (int)(l->sep_len - ((size_t)r - total));
     (void)push_sep(l);
     return (ssize_t)total;
 }
@@ -526,9 +475,7 @@ static ssize_t line_sendv(strata_stream *s, const struct iovec *iov, int n,
         return STRATA_ERR_STATE;
     if (total > l->max_len - l->sent)
         return STRATA_ERR_TOO_BIG;
-    if (n == 1 && l->sep_len == 1 && !any_eol(l)) {
-        /* the common case, one buffer and a one-byte separator: nothing
-         * can be split across sends, a memchr says it all */
+    if (one_memchr(l, n)) {
         if (total > 0 && memchr(iov[0].iov_base, l->sep[0], total) != NULL)
             return STRATA_ERR_ARG;
     } else if (bad_content(l, iov, n, end)) {
@@ -569,25 +516,19 @@ static int line_shutdown(strata_stream *s)
 /* ---- readiness ------------------------------------------------------ */
 
 /* Would recv return without reading: a whole record (or an over-long
- * one) is buffered, past the rest of a record being skipped. */
+ * one) is buffered, past the rest of a record being skipped. What is
+ * buffered is looked at in place: this does no I/O. */
 static int record_buffered(strata_line *l)
 {
-    size_t seplen, start = 0, have;
-    const uint8_t *sep = rx_sep(l, &seplen), *data, *hit;
+    size_t start = 0;
 
-    have = buffered_view(l->in, &data);
     if (l->in->eof)
         return 1;
-    if (have == 0)
+    if (l->skipping && (start = past_sep(l, 0)) == 0)
         return 0;
-    if (l->skipping) {
-        hit = find(data, have, sep, seplen);
-        if (hit == NULL)
-            return 0;
-        start = (size_t)(hit - data) + seplen;
-    }
-    return find(data + start, have - start, sep, seplen) != NULL ||
-           have - start >= rx_limit(l) + seplen;
+    /* need_cap: the bytes that hold a longest record or show it too long */
+    return past_sep(l, start) > 0 ||
+           strata_buffered_len(l->in) - start >= need_cap(l);
 }
 
 static unsigned line_poll(strata_stream *s, unsigned events)

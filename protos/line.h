@@ -64,12 +64,14 @@ typedef struct strata_line {
     int tx_shut;          /* strata_shutdown was called */
 } strata_line;
 
+#ifndef STRATA_EMBEDDED /* the profile has no constructor that allocates */
 /* A line layer over lower (owned). If lower is not a buffered stream, one
  * of max_len + sep_len bytes (one more with ANY_EOL; at least 4 KiB) is put
  * between them. */
 strata_stream *strata_line_new(strata_stream *lower,
                                const strata_line_opts *opts,
                                const strata_allocator *alloc);
+#endif
 /* The same in caller-provided storage, over a buffered stream whose
  * capacity is at least max_len + sep_len, one more with ANY_EOL (else
  * STRATA_ERR_ARG). */

@@ -12,6 +12,25 @@
  *  the ranges that the lead bytes E0, ED, F0 and F4 restrict)
  *  8 C0 C1 F5..FF (never valid)   2 C2..DF   3 E1..EC EE EF
  *  10 E0   4 ED   11 F0   6 F1..F3   5 F4 */
+#ifdef STRATA_EMBEDDED
+/* The classes computed (the embedded profile saves the 256-byte table):
+ * by the high nibble, but for the lead bytes that restrict what follows. */
+static uint8_t class_of(uint8_t b)
+{
+    static const uint8_t by_nibble[16] = {0, 0, 0, 0, 0, 0, 0, 0,
+                                          1, 9, 7, 7, 2, 2, 3, 8};
+
+    switch (b) {
+    case 0xc0: case 0xc1: return 8;
+    case 0xe0: return 10;
+    case 0xed: return 4;
+    case 0xf0: return 11;
+    case 0xf1: case 0xf2: case 0xf3: return 6;
+    case 0xf4: return 5;
+    default: return by_nibble[b >> 4];
+    }
+}
+#else
 static const uint8_t byte_class[256] = {
     /* 00..7F */
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
@@ -37,6 +56,9 @@ static const uint8_t byte_class[256] = {
     /* F0..FF */
     11, 6, 6, 6, 5, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8,
 };
+
+#define class_of(b) byte_class[b]
+#endif
 
 /* States: 0 accept, 1 reject, 2 one continuation to go, 3 two to go,
  * 4 after E0 (A0..BF next: no overlong), 5 after ED (80..9F next: no
@@ -77,7 +99,7 @@ uint8_t strata_utf8_feed(uint8_t state, const void *bytes, size_t n)
             if (i == n)
                 break;
         }
-        state = next_state[state][byte_class[p[i]]];
+        state = next_state[state][class_of(p[i])];
         i++;
     }
     return state;

@@ -87,6 +87,15 @@
 #define MIN_SCRATCH 64
 #define LOCAL_IOV 16
 
+/* Whether frames of this side go down through the scratch buffer: a
+ * client's, masked there. The embedded profile sends a server's that way
+ * too (a zero key copies): one send path in the code, a copy per chunk. */
+#ifdef STRATA_EMBEDDED
+#define VIA_SCRATCH(role) ((void)(role), 1)
+#else
+#define VIA_SCRATCH(role) ((role) == STRATA_WS_CLIENT)
+#endif
+
 enum { OP_CONT = 0, OP_TEXT = 1, OP_BINARY = 2, OP_CLOSE = 8, OP_PING = 9,
        OP_PONG = 10 };
 
@@ -117,6 +126,18 @@ strata_ws *ws_of(strata_stream *s)
 
 /* ---- masking and randomness ------------------------------------------ */
 
+#ifdef STRATA_EMBEDDED
+/* dst = src XOR the key, starting at key byte `off`; dst may be src. Byte
+ * by byte: the embedded profile spends cycles to save code. */
+static void mask_copy(uint8_t *dst, const uint8_t *src, size_t n,
+                      const uint8_t key[4], size_t off)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        dst[i] = src[i] ^ key[(off + i) & 3];
+}
+#else
 /* The 4-byte key twice in a 64-bit word, starting at key byte `off`. */
 static uint64_t key_word(const uint8_t key[4], size_t off)
 {
@@ -169,16 +190,17 @@ static inline void mask_copy(uint8_t *dst, const uint8_t *src, size_t n,
     for (i = 0; i < n; i++)
         dst[i] = src[i] ^ k[i];
 }
+#endif
 
 #ifdef STRATA_EMBEDDED
 /* The embedded profile has no OS: randomness is the caller's hook only
  * (strata_ws_init refuses a client without one). */
-static int os_random(uint8_t *buf, size_t n)
+int ws_random(strata_ws *w, uint8_t *buf, size_t n)
 {
-    (void)buf;
-    (void)n;
-    return STRATA_ERR_IO;
+    return w->random(w->random_ud, buf, n) == 0 ? 0 : STRATA_ERR_IO;
 }
+
+#define mask_key(w, key) ws_random(w, key, 4)
 #else
 static int urandom(uint8_t *buf, size_t n)
 {
@@ -218,7 +240,6 @@ static int os_random(uint8_t *buf, size_t n)
     }
     return 0;
 }
-#endif
 
 /* Masking keys and the handshake nonce come from opts.random when the
  * caller gives one (called for each key), else from the OS (os_random),
@@ -252,6 +273,7 @@ static int mask_key(strata_ws *w, uint8_t key[4])
         return w->random(w->random_ud, key, 4) == 0 ? 0 : STRATA_ERR_IO;
     return ws_random(w, key, 4);
 }
+#endif
 
 /* ---- construction ---------------------------------------------------- */
 
@@ -264,7 +286,7 @@ void *ws_take(strata_ws *w, size_t n)
 {
     uint8_t *p = w->mem;
 
-    if (!w->fixed)
+    if (!WS_FIXED(w))
         return strata_alloc(w->alloc, n);
     if (n > w->mem_left)
         return NULL;
@@ -275,7 +297,7 @@ void *ws_take(strata_ws *w, size_t n)
 
 void ws_give(strata_ws *w, void *p)
 {
-    if (!w->fixed)
+    if (!WS_FIXED(w))
         strata_dealloc(w->alloc, p);
 }
 
@@ -354,7 +376,7 @@ static int setup(strata_ws *w, strata_buffered *in, const strata_ws_opts *o,
     if (in->cap < MIN_BUFFER || w->scratch_cap < MIN_SCRATCH ||
         w->out == NULL)
         return STRATA_ERR_ARG;
-    if (w->role == STRATA_WS_CLIENT) {
+    if (VIA_SCRATCH(w->role)) {
         w->tx_scratch = ws_take(w, w->scratch_cap);
         if (w->tx_scratch == NULL)
             return STRATA_ERR_NOMEM;
@@ -384,6 +406,7 @@ static int hooks_ok(const strata_ws_opts *o)
 #endif
 }
 
+#ifndef STRATA_EMBEDDED /* the profile has no constructor that allocates */
 strata_stream *strata_ws_new(strata_stream *lower, const strata_ws_opts *o,
                              const strata_allocator *alloc)
 {
@@ -408,6 +431,7 @@ strata_stream *strata_ws_new(strata_stream *lower, const strata_ws_opts *o,
     w->base.heap = 1;
     return &w->base;
 }
+#endif
 
 _Static_assert(sizeof(strata_ws) <= sizeof(strata_ws_storage) &&
                    _Alignof(strata_ws) <= _Alignof(strata_ws_storage),
@@ -419,7 +443,7 @@ size_t strata_ws_mem_size(const strata_ws_opts *o)
 
     if (o == NULL)
         return 0;
-    n = o->role == STRATA_WS_CLIENT ? scratch_of(o, 1) : 0;
+    n = VIA_SCRATCH(o->role) ? scratch_of(o, 1) : 0;
     if (!o->no_handshake)
         n += ws_handshake_mem(o, or_default(o->max_head, DEFAULT_HEAD));
     return n;
@@ -450,7 +474,7 @@ static void ws_close(strata_stream *s)
 
 /* ---- headers ---------------------------------------------------------- */
 
-static size_t put_header(uint8_t *h, unsigned b0, uint64_t len,
+static size_t put_header(uint8_t *h, unsigned b0, ws_len len,
                          const uint8_t *key)
 {
     size_t n = 2, i;
@@ -466,7 +490,7 @@ static size_t put_header(uint8_t *h, unsigned b0, uint64_t len,
     } else {
         h[1] = 127;
         for (i = 0; i < 8; i++)
-            h[2 + i] = (uint8_t)(len >> (56 - 8 * i));
+            h[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
         n = 10;
     }
     if (key != NULL) {
@@ -845,7 +869,7 @@ static uint64_t wire_limit(size_t max)
 static ssize_t check_size(strata_ws *w, unsigned b0, uint64_t len)
 {
     int cont = (b0 & 0x0fu) == OP_CONT;
-    int z = cont ? w->rx.msg_z : (b0 & B0_RSV1) != 0;
+    int z = WS_Z_ON(w) && (cont ? w->rx.msg_z : (b0 & B0_RSV1) != 0);
     uint64_t frame = z ? wire_limit(w->max_frame) : w->max_frame;
     uint64_t message = z ? wire_limit(w->max_message) : w->max_message;
     uint64_t sofar = !cont ? 0 : z ? w->rx.msg_wire : w->rx.msg_size;
@@ -863,7 +887,7 @@ static void start_frame(strata_ws *w, const uint8_t *h, size_t hl,
 
     if (op != OP_CONT) {
         x->msg_open = 1;
-        x->msg_z = (h[0] & B0_RSV1) != 0;
+        x->msg_z = WS_Z_ON(w) && (h[0] & B0_RSV1) != 0;
         x->msg_flags = op == OP_TEXT ? STRATA_MSG_TEXT : 0;
         x->utf8 = STRATA_UTF8_ACCEPT;
         x->msg_size = x->msg_wire = 0;
@@ -980,7 +1004,7 @@ static ssize_t recv_plain(strata_ws *w, uint8_t *buf, size_t len,
             mask_copy(buf, buf, (size_t)r, x->key, x->moff);
             x->moff = (x->moff + (unsigned)r) & 3u;
         }
-        x->left -= (uint64_t)r;
+        x->left -= (ws_len)r;
         if (check_text(w, buf, (size_t)r) < 0)
             return rx_final(w);
     }
@@ -1002,7 +1026,7 @@ static ssize_t fill_zin(strata_ws *w)
         mask_copy(w->rx_scratch, w->rx_scratch, (size_t)r, x->key, x->moff);
         x->moff = (x->moff + (unsigned)r) & 3u;
     }
-    x->left -= (uint64_t)r;
+    x->left -= (ws_len)r;
     x->zoff = 0;
     x->zlen = (size_t)r;
     return r;
@@ -1072,6 +1096,16 @@ static ssize_t recv_inflate(strata_ws *w, uint8_t *buf, size_t len,
 
 #define SLOW_PATH (-1000) /* not a status: the frame needs the general path */
 
+#ifdef STRATA_EMBEDDED
+/* The embedded profile keeps the general path only: code over speed. */
+static ssize_t recv_small(strata_ws *w, uint8_t *buf, size_t len,
+                          unsigned *flags)
+{
+    (void)w, (void)buf, (void)len, (void)flags;
+    return SLOW_PATH;
+}
+#else
+
 /* The common case in one pass: a whole uncompressed data frame with a
  * 7-bit length is buffered and fits the caller's buffer. No peek, one
  * consume, no frame state. Anything else takes the general path. */
@@ -1119,6 +1153,7 @@ static ssize_t recv_small(strata_ws *w, uint8_t *buf, size_t len,
     *flags |= STRATA_MSG_END;
     return (ssize_t)n;
 }
+#endif
 
 static ssize_t ws_recv(strata_stream *s, void *buf, size_t len,
                        unsigned *flags)
@@ -1198,26 +1233,7 @@ static uint8_t text_state(uint8_t st, const struct iovec *iov, int n,
     return end && st != STRATA_UTF8_ACCEPT ? STRATA_UTF8_REJECT : st;
 }
 
-/* The caller's bytes after a header at p, masked for a client. */
-static void put_payload(uint8_t *p, const struct iovec *iov, int n,
-                        const uint8_t *key)
-{
-    size_t off = 0;
-    int i;
-
-    for (i = 0; i < n; i++) {
-        size_t l = iov[i].iov_len;
-
-        if (l == 0)
-            continue;
-        if (key != NULL)
-            mask_copy(p + off, iov[i].iov_base, l, key, off);
-        else
-            memcpy(p + off, iov[i].iov_base, l);
-        off += l;
-    }
-}
-
+#ifndef STRATA_EMBEDDED /* there a server sends through scratch too */
 /* One sendv of the header's unsent part (if any) and the caller's bytes. */
 static ssize_t send_down(strata_ws *w, const struct iovec *iov, int n)
 {
@@ -1263,9 +1279,11 @@ static ssize_t push_plain(strata_ws *w, const struct iovec *iov, int n,
     settle(w);
     return (ssize_t)moved;
 }
+#endif
 
-/* Client: mask up to scratch_cap bytes of the caller's, from byte `from`
- * of this call, into tx_scratch; the key offset follows the frame. */
+/* Mask up to scratch_cap bytes of the caller's, from byte `from` of this
+ * call, into tx_scratch; the key offset follows the frame (a server's key
+ * is zero: a copy). */
 static size_t mask_chunk(strata_ws *w, const struct iovec *iov, int n,
                          size_t from, size_t want)
 {
@@ -1291,8 +1309,8 @@ static size_t mask_chunk(strata_ws *w, const struct iovec *iov, int n,
     return done;
 }
 
-/* Client: header and masked chunks, as long as the lower stream takes all
- * it is offered. */
+/* Header and masked chunks (VIA_SCRATCH), as long as the lower stream
+ * takes all it is offered. */
 static ssize_t push_masked(strata_ws *w, const struct iovec *iov, int n,
                            size_t total)
 {
@@ -1328,6 +1346,17 @@ static ssize_t push_masked(strata_ws *w, const struct iovec *iov, int n,
     return (ssize_t)moved;
 }
 
+/* The rest of the frame going out. */
+static ssize_t push_frame(strata_ws *w, const struct iovec *iov, int n,
+                          size_t total)
+{
+#ifndef STRATA_EMBEDDED
+    if (!VIA_SCRATCH(w->role))
+        return push_plain(w, iov, n, total);
+#endif
+    return push_masked(w, iov, n, total);
+}
+
 /* A frame of which `sent` bytes went (header first): once any went, the
  * message is open; a frame that went whole needs no state; one cut
  * short keeps its header and key for the continuation. Returns the
@@ -1359,7 +1388,7 @@ static size_t frame_went(strata_ws *w, const uint8_t *hdr, size_t hl,
     return sent - hsent;
 }
 
-static size_t header_size(uint64_t len, int masked)
+static size_t header_size(ws_len len, int masked)
 {
     return 2 + (len < 126 ? 0 : len <= 0xffff ? 2 : 8) + (masked ? 4 : 0);
 }
@@ -1371,6 +1400,37 @@ static size_t header_size(uint64_t len, int masked)
  * scratch buffer; for a server, a header beside the caller's iovecs in
  * one sendv. Returns the bytes that went, a status (then none did), or
  * SEND_LATER. *hp: where the header bytes are. */
+#ifdef STRATA_EMBEDDED
+/* The embedded profile keeps the general path only: code over speed. */
+static ssize_t frame_down(strata_ws *w, uint8_t *hdr, const uint8_t **hp,
+                          const uint8_t *key, const struct iovec *iov, int n,
+                          size_t total, unsigned b0)
+{
+    (void)w, (void)hdr, (void)hp, (void)key, (void)iov, (void)n;
+    (void)total, (void)b0;
+    return SEND_LATER;
+}
+#else
+/* The caller's bytes after a header at p, masked for a client. */
+static void put_payload(uint8_t *p, const struct iovec *iov, int n,
+                        const uint8_t *key)
+{
+    size_t off = 0;
+    int i;
+
+    for (i = 0; i < n; i++) {
+        size_t l = iov[i].iov_len;
+
+        if (l == 0)
+            continue;
+        if (key != NULL)
+            mask_copy(p + off, iov[i].iov_base, l, key, off);
+        else
+            memcpy(p + off, iov[i].iov_base, l);
+        off += l;
+    }
+}
+
 static ssize_t frame_down(strata_ws *w, uint8_t *hdr, const uint8_t **hp,
                           const uint8_t *key, const struct iovec *iov, int n,
                           size_t total, unsigned b0)
@@ -1405,6 +1465,7 @@ static ssize_t frame_down(strata_ws *w, uint8_t *hdr, const uint8_t **hp,
         memcpy(v + 1, iov, (size_t)n * sizeof *iov);
     return strata_sendv(w->out, v, n + 1, 0);
 }
+#endif
 
 /* A new frame: the whole of this send. */
 static ssize_t send_frame(strata_ws *w, const struct iovec *iov, int n,
@@ -1441,8 +1502,7 @@ static ssize_t send_frame(strata_ws *w, const struct iovec *iov, int n,
     if (moved > 0 || !t->in_frame)
         return (ssize_t)moved;
     /* no payload byte went yet: go on until one does */
-    r = w->role == STRATA_WS_CLIENT ? push_masked(w, iov, n, total)
-                                    : push_plain(w, iov, n, total);
+    r = push_frame(w, iov, n, total);
     if (r < 0 && t->hdr_off == 0) {
         /* nothing went: forget the frame, as if the call was not made */
         t->in_frame = 0;
@@ -1470,10 +1530,7 @@ static ssize_t send_plain(strata_ws *w, const struct iovec *iov, int n,
     }
     if (total > t->left || (end && (total != t->left || !t->fin)))
         return STRATA_ERR_ARG;
-    if (w->role == STRATA_WS_CLIENT)
-        r = push_masked(w, iov, n, total);
-    else
-        r = push_plain(w, iov, n, total);
+    r = push_frame(w, iov, n, total);
     return r < 0 ? tx_failed(w, (int)r) : r;
 }
 
@@ -1591,6 +1648,23 @@ static ssize_t send_deflate(strata_ws *w, const struct iovec *iov, int n,
     return (ssize_t)moved;
 }
 
+/* Whether a frame of ours may go now: 0, or why not (the handshake's NEED
+ * codes, a sticky failure, our close already out). */
+static int send_ready(strata_ws *w)
+{
+    int r;
+
+    if (w->hs != WS_HS_DONE && (r = ws_handshake_step(w)) != 0)
+        return r;
+    if (w->tx_status != 0)
+        return w->tx_status;
+    if (w->rx_status < 0 && w->rx_status != STRATA_EOF)
+        return w->rx_status; /* the connection failed */
+    if (closing_out(w))
+        return w->peer_closed ? STRATA_ERR_CLOSED : STRATA_ERR_STATE;
+    return 0;
+}
+
 static ssize_t ws_sendv(strata_stream *s, const struct iovec *iov, int n,
                         unsigned flags)
 {
@@ -1601,14 +1675,8 @@ static ssize_t ws_sendv(strata_stream *s, const struct iovec *iov, int n,
 
     if (flags & ~(STRATA_MSG_END | STRATA_MSG_TEXT))
         return STRATA_ERR_ARG;
-    if (w->hs != WS_HS_DONE && (r = ws_handshake_step(w)) != 0)
+    if ((r = send_ready(w)) != 0)
         return r;
-    if (w->tx_status != 0)
-        return w->tx_status;
-    if (w->rx_status < 0 && w->rx_status != STRATA_EOF)
-        return w->rx_status; /* the connection failed */
-    if (closing_out(w))
-        return w->peer_closed ? STRATA_ERR_CLOSED : STRATA_ERR_STATE;
     total = n == 1 ? iov[0].iov_len : strata_iov_len(iov, n);
     sent = WS_Z_ON(w) ? send_deflate(w, iov, n, total, flags)
                         : send_plain(w, iov, n, total, flags);
@@ -1703,14 +1771,8 @@ int strata_ws_ping(strata_stream *s, const void *data, size_t len)
 
     if (w == NULL || len > WS_CTL_MAX || (data == NULL && len > 0))
         return STRATA_ERR_ARG;
-    if (w->hs != WS_HS_DONE && (r = ws_handshake_step(w)) != 0)
+    if ((r = send_ready(w)) != 0)
         return r;
-    if (w->tx_status != 0)
-        return w->tx_status;
-    if (w->rx_status < 0 && w->rx_status != STRATA_EOF)
-        return w->rx_status;
-    if (closing_out(w))
-        return STRATA_ERR_STATE;
     if (w->ping_pending && (r = ws_push_pending(w)) < 0)
         return r;
     if (w->ping_pending)

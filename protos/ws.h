@@ -35,9 +35,11 @@
  *    already delivered stays delivered. Limits: max_frame, max_message (and
  *    for deflate the inflated size), all buffers bounded.
  *  - Server frames go down as header + payload in one sendv (no copy);
- *    client frames are masked through a bounded scratch buffer in chunks.
+ *    client frames are masked through a bounded scratch buffer in chunks
+ *    (in the embedded profile a server's are copied through one too).
  *  - Memory: strata_ws_new takes it from the allocator; strata_ws_init
- *    lives in caller storage and allocates nothing. The embedded profile
+ *    lives in caller storage and allocates nothing (the embedded profile
+ *    has only strata_ws_init). The embedded profile
  *    (built with STRATA_EMBEDDED: no OS, no malloc, no wolfCrypt, no zlib)
  *    needs opts.sha1 for a handshake and opts.random for a client, and has
  *    no permessage-deflate (offers are declined).
@@ -142,16 +144,18 @@ typedef struct strata_ws_opts {
     /* server: the Upgrade request already read by the caller (an HTTP
      * server that dispatched on it, adapters/web.h); the layer copies it
      * (it must fit max_head, else strata_ws_new fails) and answers it as
-     * if it had read it: the bytes behind it are in the buffered stream. */
+     * if it had read it: the bytes behind it are in the buffered stream.
+     * Not in the embedded profile (STRATA_ERR_ARG there). */
     const strata_http1_head *request;
 } strata_ws_opts;
 
 /* A WebSocket layer over lower (owned). NULL on bad options (no host for a
- * client, bad window bits, a hook the build needs missing) or allocation
- * failure (always, in the embedded profile, without an allocator); lower
- * is then left to the caller. */
+ * client, bad window bits) or allocation failure; lower is then left to
+ * the caller. Not in the embedded profile (only strata_ws_init there). */
+#ifndef STRATA_EMBEDDED
 strata_stream *strata_ws_new(strata_stream *lower, const strata_ws_opts *o,
                              const strata_allocator *alloc);
+#endif
 
 /* Caller-provided storage for a ws layer (strata_ws_init): the stream is
  * `base`; the rest is the layer's private state, whose size the library
@@ -171,8 +175,8 @@ typedef struct strata_ws_storage {
  * Its buffers are carved from mem (mem_len bytes, at least
  * strata_ws_mem_size(o); both live as long as the stream):
  * the handshake's heads (3 * max_head and the lengths of protocols and
- * extra_headers) and, for a client, the masking buffer (opts.scratch;
- * 0 means 256 here). permessage-deflate is not offered nor accepted
+ * extra_headers) and, for a client (in the embedded profile for either
+ * role), the send buffer (opts.scratch; 0 means 256 here). permessage-deflate is not offered nor accepted
  * (o->deflate.enable and deflate_agreed are STRATA_ERR_ARG). Returns 0,
  * STRATA_ERR_ARG (bad options, or a hook the build needs is missing) or
  * STRATA_ERR_NOMEM (mem too small). The stream is &ws->base;
@@ -184,7 +188,8 @@ size_t strata_ws_mem_size(const strata_ws_opts *o);
 
 /* Run the handshake now: 0 when done, NEED_* to call again, or an error. */
 int strata_ws_handshake(strata_stream *s);
-/* Send a ping (len <= 125). 0, NEED_* (retry), or an error. */
+/* Send a ping (len <= 125). 0, NEED_* (retry), or an error (as a send's:
+ * STRATA_ERR_STATE after our close, STRATA_ERR_CLOSED after both). */
 int strata_ws_ping(strata_stream *s, const void *data, size_t len);
 /* Pongs received so far: answers to strata_ws_ping (a peer may answer
  * only the latest of several pings, RFC 6455 5.5.3) or unsolicited ones. */

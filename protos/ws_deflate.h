@@ -24,6 +24,68 @@ typedef struct ws_deflate_params {
     int client_max_window_bits;  /* 8..15 */
 } ws_deflate_params;
 
+#ifdef STRATA_EMBEDDED
+/* The embedded profile has no zlib: nothing is offered, no offer is
+ * accepted, an answer that names the extension is refused (the client
+ * then closes with 1010), and no codec is ever made. Inline, so the
+ * compiler drops every compressed path of protos/ws*.c. */
+typedef struct ws_deflate ws_deflate;
+
+static inline int ws_deflate_offer(const strata_ws_deflate_opts *o,
+                                   char *buf, size_t cap)
+{
+    (void)o, (void)buf, (void)cap;
+    return STRATA_ERR_ARG;
+}
+
+static inline int ws_deflate_accept(const strata_ws_deflate_opts *o,
+                                    const char *offers, char *resp,
+                                    size_t cap, ws_deflate_params *p)
+{
+    (void)o, (void)offers, (void)resp, (void)cap, (void)p;
+    return 0;
+}
+
+static inline int ws_deflate_confirm(const strata_ws_deflate_opts *o,
+                                     const char *response,
+                                     ws_deflate_params *p)
+{
+    (void)o, (void)response, (void)p;
+    return STRATA_ERR_PROTO;
+}
+
+static inline ws_deflate *ws_deflate_new(const ws_deflate_params *p,
+                                         int role,
+                                         const strata_allocator *alloc)
+{
+    (void)p, (void)role, (void)alloc;
+    return NULL;
+}
+
+static inline void ws_deflate_free(ws_deflate *d)
+{
+    (void)d;
+}
+
+static inline ssize_t ws_deflate_compress(ws_deflate *d, const uint8_t *in,
+                                          size_t len, int fin, uint8_t *out,
+                                          size_t cap, size_t *used, int *done)
+{
+    (void)d, (void)in, (void)len, (void)fin, (void)out, (void)cap;
+    (void)used, (void)done;
+    return STRATA_ERR_UNSUPPORTED;
+}
+
+static inline ssize_t ws_deflate_decompress(ws_deflate *d, const uint8_t *in,
+                                            size_t len, int fin, uint8_t *out,
+                                            size_t cap, size_t *used,
+                                            int *done)
+{
+    (void)d, (void)in, (void)len, (void)fin, (void)out, (void)cap;
+    (void)used, (void)done;
+    return STRATA_ERR_UNSUPPORTED;
+}
+#else
 /* Client: the Sec-WebSocket-Extensions value that offers o. Returns its
  * length, or STRATA_ERR_TOO_BIG / STRATA_ERR_ARG (bad window bits). */
 int ws_deflate_offer(const strata_ws_deflate_opts *o, char *buf, size_t cap);
@@ -80,5 +142,6 @@ ssize_t ws_deflate_compress(ws_deflate *d, const uint8_t *in, size_t len,
 ssize_t ws_deflate_decompress(ws_deflate *d, const uint8_t *in, size_t len,
                               int fin, uint8_t *out, size_t cap,
                               size_t *used, int *done);
+#endif /* STRATA_EMBEDDED */
 
 #endif

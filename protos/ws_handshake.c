@@ -93,26 +93,35 @@ static int ieq(const char *a, const char *b)
     return *a == *b;
 }
 
+/* The next item of a comma-separated list, blanks around it left out:
+ * its start (and *len), *list moved past it; NULL at the list's end. */
+static const char *next_item(const char **list, size_t *len)
+{
+    const char *p = *list, *e;
+
+    if (p == NULL || *p == '\0')
+        return NULL;
+    e = strchr(p, ',');
+    if (e == NULL)
+        e = p + strlen(p);
+    *list = *e == ',' ? e + 1 : e;
+    while (p < e && (*p == ' ' || *p == '\t'))
+        p++;
+    while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
+        e--;
+    *len = (size_t)(e - p);
+    return p;
+}
+
 /* Whether the comma-separated list holds name exactly. */
 static int list_has(const char *list, const char *name)
 {
-    size_t n = strlen(name);
+    size_t n = strlen(name), l;
+    const char *item;
 
-    while (list != NULL && *list != '\0') {
-        const char *e = strchr(list, ',');
-        size_t l;
-
-        if (e == NULL)
-            e = list + strlen(list);
-        while (list < e && (*list == ' ' || *list == '\t'))
-            list++;
-        l = (size_t)(e - list);
-        while (l > 0 && (list[l - 1] == ' ' || list[l - 1] == '\t'))
-            l--;
-        if (l == n && memcmp(list, name, n) == 0)
+    while ((item = next_item(&list, &l)) != NULL)
+        if (l == n && memcmp(item, name, n) == 0)
             return 1;
-        list = *e == ',' ? e + 1 : e;
-    }
     return 0;
 }
 
@@ -404,6 +413,20 @@ size_t ws_handshake_mem(const strata_ws_opts *o, size_t max_head)
     return 3 * max_head + list_size(o->protocols) + extra_size(o) + proto;
 }
 
+/* A request head the caller read (opts.request), copied to be answered.
+ * The embedded profile has no HTTP server to hand one over. */
+static int take_request(strata_ws *w, const strata_http1_head *req)
+{
+#ifdef STRATA_EMBEDDED
+    (void)w;
+    return req != NULL ? STRATA_ERR_ARG : 0;
+#else
+    return req != NULL && strata_http1_head_copy(&w->head, req) != 0
+               ? STRATA_ERR_ARG
+               : 0;
+#endif
+}
+
 int ws_handshake_init(strata_ws *w, const strata_ws_opts *o)
 {
     size_t extra = extra_size(o);
@@ -430,9 +453,7 @@ int ws_handshake_init(strata_ws *w, const strata_ws_opts *o)
     if (o->extra_headers != NULL)
         w->hs_extra = aux_put(w, o->extra_headers, extra - 1);
     w->hs = WS_HS_SERVER_READ;
-    if (o->request != NULL && strata_http1_head_copy(&w->head, o->request))
-        return STRATA_ERR_ARG;
-    return 0;
+    return take_request(w, o->request);
 }
 
 void ws_handshake_free(strata_ws *w)
@@ -502,25 +523,14 @@ static int refuse(strata_ws *w, int status, const char *extra)
 /* The first of the client's protocols that is in ours, or NULL. */
 static const char *pick(const strata_ws *w, const char *offered)
 {
-    const char *p;
+    const char *item, *p;
+    size_t l;
 
-    while (offered != NULL && *offered != '\0') {
-        const char *e = strchr(offered, ',');
-        size_t l;
-
-        if (e == NULL)
-            e = offered + strlen(offered);
-        while (offered < e && (*offered == ' ' || *offered == '\t'))
-            offered++;
-        l = (size_t)(e - offered);
-        while (l > 0 && (offered[l - 1] == ' ' || offered[l - 1] == '\t'))
-            l--;
+    while ((item = next_item(&offered, &l)) != NULL)
         for (p = w->hs_protocols; p != NULL && *p != '\0';
              p += strlen(p) + 1)
-            if (strlen(p) == l && memcmp(p, offered, l) == 0)
+            if (strlen(p) == l && memcmp(p, item, l) == 0)
                 return p;
-        offered = *e == ',' ? e + 1 : e;
-    }
     return NULL;
 }
 

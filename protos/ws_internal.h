@@ -25,11 +25,21 @@ enum ws_hs {
     WS_HS_FAILED             /* hs_status says why */
 };
 
+/* Payload byte counts. A frame or message is checked against max_frame /
+ * max_message (size_t) before it is counted, so size_t would do but for
+ * the compressed bytes' slack (wire_limit in ws.c); the embedded profile
+ * has no deflate and 32-bit targets, where 64-bit arithmetic costs code. */
+#ifdef STRATA_EMBEDDED
+typedef size_t ws_len;
+#else
+typedef uint64_t ws_len;
+#endif
+
 /* What one direction of frames is doing on receive. */
 typedef struct ws_rx {
-    uint64_t left;           /* payload bytes of the frame not yet read */
-    uint64_t msg_size;       /* message bytes declared (or inflated) */
-    uint64_t msg_wire;       /* compressed payload bytes of the message */
+    ws_len left;             /* payload bytes of the frame not yet read */
+    ws_len msg_size;         /* message bytes declared (or inflated) */
+    ws_len msg_wire;         /* compressed payload bytes of the message */
     uint8_t key[4];
     unsigned moff;           /* mask offset of the next payload byte */
     int in_frame;            /* a data frame's header was read */
@@ -47,8 +57,8 @@ typedef struct ws_rx {
 typedef struct ws_tx {
     uint8_t hdr[WS_HDR_MAX];
     size_t hdr_len, hdr_off;
-    uint64_t flen;           /* payload length of the frame */
-    uint64_t left;           /* payload bytes still owed */
+    ws_len flen;             /* payload length of the frame */
+    ws_len left;             /* payload bytes still owed */
     uint8_t key[4];
     int in_frame;
     int fin;
@@ -63,90 +73,105 @@ typedef struct ws_tx {
     size_t zf_start, zf_len, zf_off; /* own frame in tx_scratch */
 } ws_tx;
 
+/* Fields by how much code touches them: those first sit where a Thumb
+ * load or store has its short form (offsets up to 124); buffers last. */
 struct strata_ws {
     strata_stream base;
     strata_buffered *in;     /* frames and heads are pulled from here */
     strata_stream *out;      /* below `in`: sends skip the buffered hop */
-    const strata_allocator *alloc;
     int role;
-    size_t max_frame, max_message, max_head, scratch_cap;
+    int hs;                  /* enum ws_hs (ws_handshake.c) */
+    int rx_status;           /* sticky: STRATA_EOF or an error; 0 while open */
+    int tx_status;           /* sticky error of the send side */
+
+    /* our control frames: one in flight (ctl), the rest waiting in slots */
+    size_t ctl_len, ctl_off;
+    int ctl_is_close;
+    int pong_pending;
+    int ping_pending;
+    int close_queued;        /* our close frame waits for its turn */
+    int close_sent;          /* it went: no frame may follow */
+    int lower_shut;
+    /* the peer's close */
+    int peer_closed;
+    int half_close;          /* opts.half_close: no automatic close reply */
+    int reply_due;           /* answer the peer's close when our message ends */
+
+    /* handshake (ws_handshake.c) */
+    size_t max_head;
+    char *hs_aux;            /* our configuration and joined lists */
+    size_t hs_aux_cap, hs_aux_len;
+    char *hs_out;            /* the head we send (max_head) */
+    size_t hs_out_len, hs_out_off;
+    int hs_status;           /* the error of a failed handshake */
+    int http_status;
+    const char *hs_protocols;   /* ours: "a\0b\0\0" in hs_aux, or NULL */
+    const char *hs_extra;       /* our extra header lines, or NULL */
+    char *hs_mem;            /* store | aux | out, one allocation */
+    char *hs_store;          /* the peer's head text (max_head) */
+    strata_ws_accept_cb accept;
+    void *accept_ud;
+    int have_req;
+    char *protocol;          /* negotiated subprotocol, or NULL */
+
+    ws_rx rx;
+    ws_tx tx;
+    uint8_t *tx_scratch;     /* masked / compressed output */
+    size_t max_frame, max_message, scratch_cap;
+
+    size_t pong_len;
+    size_t ping_len;
+    unsigned close_out_code;
+    unsigned close_code;
+    unsigned error_code;
+    unsigned long pongs;     /* pongs received */
+
+    const strata_allocator *alloc;
     int (*random)(void *ud, uint8_t *buf, size_t n);
     void *random_ud;
     int (*sha1)(void *ud, const uint8_t *data, size_t len, uint8_t out[20]);
     void *sha1_ud;
-    uint8_t pool[WS_POOL];   /* OS randomness not yet used */
-    size_t pool_left;
     /* strata_ws_init: buffers come from the caller's memory, never freed */
     int fixed;
     uint8_t *mem;            /* the caller's memory not yet handed out */
     size_t mem_left;
 
-    /* handshake (ws_handshake.c) */
-    int hs;                  /* enum ws_hs */
-    int hs_status;           /* the error of a failed handshake */
-    int http_status;
-    char *hs_mem;            /* store | aux | out, one allocation */
-    char *hs_store;          /* the peer's head text (max_head) */
-    char *hs_aux;            /* our configuration and joined lists */
-    size_t hs_aux_cap, hs_aux_len;
-    char *hs_out;            /* the head we send (max_head) */
-    size_t hs_out_len, hs_out_off;
-    const char *hs_protocols;   /* ours: "a\0b\0\0" in hs_aux, or NULL */
-    const char *hs_extra;       /* our extra header lines, or NULL */
-    strata_ws_accept_cb accept;
-    void *accept_ud;
-    strata_ws_deflate_opts dopts;
-    char hs_accept[29];      /* client: the Sec-WebSocket-Accept expected */
-    strata_http1_head head;
-    strata_ws_request req;
-    int have_req;
-    char *protocol;          /* negotiated subprotocol, or NULL */
-
     /* permessage-deflate, NULL when not in force */
     ws_deflate *z;
     uint8_t *rx_scratch;     /* compressed input, unmasked */
-    uint8_t *tx_scratch;     /* masked / compressed output */
+    strata_ws_deflate_opts dopts;
 
-    ws_rx rx;
-    ws_tx tx;
-    int rx_status;           /* sticky: STRATA_EOF or an error; 0 while open */
-    int tx_status;           /* sticky error of the send side */
-
-    /* our control frames: one in flight, the rest waiting in slots */
+    char hs_accept[29];      /* client: the Sec-WebSocket-Accept expected */
+    strata_http1_head head;
+    strata_ws_request req;
     uint8_t ctl[WS_HDR_MAX + WS_CTL_MAX];
-    size_t ctl_len, ctl_off;
-    int ctl_is_close;
     uint8_t pong[WS_CTL_MAX];
-    size_t pong_len;
-    int pong_pending;
     uint8_t ping[WS_CTL_MAX];
-    size_t ping_len;
-    int ping_pending;
-    int close_queued;        /* our close frame waits for its turn */
-    unsigned close_out_code;
     char close_out_reason[WS_REASON_MAX + 1];
-    int close_sent;          /* it went: no frame may follow */
-    int lower_shut;
-    unsigned long pongs;     /* pongs received */
-
-    /* the peer's close */
-    int peer_closed;
-    int half_close;          /* opts.half_close: no automatic close reply */
-    int reply_due;           /* answer the peer's close when our message ends */
-    unsigned close_code;
     char close_reason[WS_REASON_MAX + 1];
-    unsigned error_code;
+#ifndef STRATA_EMBEDDED
+    uint8_t pool[WS_POOL];   /* OS randomness not yet used */
+    size_t pool_left;
+#endif
 };
 
 typedef struct strata_ws strata_ws;
 
 /* Whether permessage-deflate is in force. The embedded profile has no
- * zlib (protos/ws_nodeflate.c stands in for the codec): never, so the
+ * zlib (ws_deflate.h stands in for the codec): never, so the
  * compiler drops the compressed paths. */
 #ifdef STRATA_EMBEDDED
 #define WS_Z_ON(w) ((void)(w), 0)
 #else
 #define WS_Z_ON(w) ((w)->z != NULL)
+#endif
+
+/* Whether buffers come from the caller's memory (strata_ws_init): always
+ * in the embedded profile, which has no strata_ws_new. */
+#ifdef STRATA_EMBEDDED
+#define WS_FIXED(w) ((void)(w), 1)
+#else
+#define WS_FIXED(w) ((w)->fixed)
 #endif
 
 /* ws.c */

@@ -77,11 +77,11 @@ mapfile -t objs < <(find "$build" -name '*.c.obj' -o -name '*.c.o' | sort)
 
 layer_of() {
     case $(basename "$1") in
-        stream.c.* | buffered.c.* | wbuf.c.*) echo core ;;
+        stream.c.* | buffered.c.*) echo core ;;
         line.c.*) echo line ;;
         lenprefix.c.*) echo lenprefix ;;
         http1.c.*) echo http1 ;;
-        ws.c.* | ws_handshake.c.* | ws_nodeflate.c.* | utf8.c.*) echo ws ;;
+        ws.c.* | ws_handshake.c.* | utf8.c.*) echo ws ;;
         *) echo other ;;
     esac
 }

@@ -28,6 +28,12 @@ void strata_buffered_init(strata_buffered *b, strata_stream *lower,
     b->own_buf = 0;
 }
 
+strata_buffered *strata_buffered_of(strata_stream *s)
+{
+    return s != NULL && s->ops == &buffered_ops ? (strata_buffered *)s : NULL;
+}
+
+#ifndef STRATA_EMBEDDED /* the constructors that allocate */
 strata_stream *strata_buffered_new(strata_stream *lower, size_t cap,
                                    const strata_allocator *alloc)
 {
@@ -51,11 +57,6 @@ strata_stream *strata_buffered_new(strata_stream *lower, size_t cap,
     return &b->base;
 }
 
-strata_buffered *strata_buffered_of(strata_stream *s)
-{
-    return s != NULL && s->ops == &buffered_ops ? (strata_buffered *)s : NULL;
-}
-
 strata_buffered *strata_buffered_over(strata_stream *lower, size_t cap,
                                       const strata_allocator *alloc)
 {
@@ -72,6 +73,7 @@ void strata_buffered_undo(strata_buffered *b, strata_stream *lower)
     b->base.owns_lower = 0;
     strata_free(&b->base);
 }
+#endif
 
 size_t strata_buffered_len(const strata_buffered *b)
 {

@@ -40,15 +40,16 @@ typedef struct strata_buffered {
     int own_buf;
 } strata_buffered;
 
-/* A buffered stream of `cap` bytes over `lower` (which it owns). */
-strata_stream *strata_buffered_new(strata_stream *lower, size_t cap,
-                                   const strata_allocator *alloc);
 /* The same in caller-provided storage: `b` and `storage` (cap bytes) live
  * as long as the stream; strata_free(&b->base) frees neither. */
 void strata_buffered_init(strata_buffered *b, strata_stream *lower,
                           void *storage, size_t cap);
 /* `s` as a buffered stream, or NULL if it is another layer. */
 strata_buffered *strata_buffered_of(strata_stream *s);
+#ifndef STRATA_EMBEDDED /* the profile has no constructor that allocates */
+/* A buffered stream of `cap` bytes over `lower` (which it owns). */
+strata_stream *strata_buffered_new(strata_stream *lower, size_t cap,
+                                   const strata_allocator *alloc);
 /* For a decoder's constructor: lower itself when it is a buffered stream,
  * else a new one of cap bytes over it (owning it). NULL when the allocator
  * refused. If the constructor fails afterwards, strata_buffered_undo gives
@@ -56,6 +57,7 @@ strata_buffered *strata_buffered_of(strata_stream *s);
 strata_buffered *strata_buffered_over(strata_stream *lower, size_t cap,
                                       const strata_allocator *alloc);
 void strata_buffered_undo(strata_buffered *b, strata_stream *lower);
+#endif
 
 /* Make at least n bytes available (reading from lower as needed) and point
  * *data at them. Returns the bytes now available (>= n) or a status:

@@ -215,29 +215,48 @@ const char *strata_name(const strata_stream *s)
     return s != NULL && s->ops->name != NULL ? s->ops->name : "?";
 }
 
+/* The embedded profile keeps the first words of each text only: flash is
+ * scarcer there than explanations. */
+#ifdef STRATA_EMBEDDED
+#define TEXT(brief, more) brief
+#else
+#define TEXT(brief, more) brief more
+#endif
+
+/* Indexed by -status; the statuses between EOF and ERR_PROTO are unused. */
+static const char *const status_text[] = {
+    "success",
+    TEXT("need read", ": wait until the transport is readable"),
+    TEXT("need write", ": wait until the transport is writable"),
+    "end of stream",
+    NULL, NULL, NULL, NULL, NULL, NULL,
+    TEXT("protocol error", " (or stream truncated mid-unit)"),
+    TEXT("too big", ": a record, line or message over its size limit"),
+    "transport I/O error",
+    "TLS error",
+    "out of memory",
+    "stream closed or reset",
+    "call not valid in this state",
+    "invalid argument",
+    "timed out",
+    TEXT("not supported", " by this layer"),
+    TEXT("connection cut", ": the transport ended without the peer's close"),
+    TEXT("gRPC call failed", ": it ended with a status other than OK"),
+};
+
+_Static_assert(sizeof status_text / sizeof *status_text ==
+                   1 - STRATA_ERR_GRPC,
+               "a status without its text in status_text");
+
 const char *strata_strerror(int status)
 {
-    switch (status) {
-    case STRATA_OK: return "success";
-    case STRATA_NEED_READ: return "need read: wait until the transport is readable";
-    case STRATA_NEED_WRITE: return "need write: wait until the transport is writable";
-    case STRATA_EOF: return "end of stream";
-    case STRATA_ERR_PROTO: return "protocol error (or stream truncated mid-unit)";
-    case STRATA_ERR_TOO_BIG: return "record, line or message over its size limit";
-    case STRATA_ERR_IO: return "transport I/O error";
-    case STRATA_ERR_TLS: return "TLS error";
-    case STRATA_ERR_NOMEM: return "out of memory";
-    case STRATA_ERR_CLOSED: return "stream closed or reset";
-    case STRATA_ERR_STATE: return "call not valid in this state";
-    case STRATA_ERR_ARG: return "invalid argument";
-    case STRATA_ERR_TIMEOUT: return "timed out";
-    case STRATA_ERR_UNSUPPORTED: return "operation not supported by this layer";
-    case STRATA_ERR_TRUNCATED:
-        return "connection cut: the transport ended without the peer's close";
-    case STRATA_ERR_GRPC:
-        return "gRPC call ended with a status other than OK";
-    default: return status >= 0 ? "success" : "unknown status";
-    }
+    const char *t = NULL;
+
+    if (status >= 0)
+        return status_text[0];
+    if (status >= -(int)(sizeof status_text / sizeof *status_text) + 1)
+        t = status_text[-status];
+    return t != NULL ? t : "unknown status";
 }
 
 void *strata_alloc(const strata_allocator *a, size_t size)

@@ -18,6 +18,8 @@
  *    transparent to what sits below it except for timing.
  *  - strata_wants includes STRATA_WANT_WRITE while bytes are gathered and a
  *    flush returned NEED_WRITE.
+ *  - Not in the embedded profile (STRATA_EMBEDDED): there only the encoders'
+ *    fast path below is declared, and finds no wbuf.
  */
 #ifndef STRATA_WBUF_H
 #define STRATA_WBUF_H
@@ -28,6 +30,7 @@
 extern "C" {
 #endif
 
+#ifndef STRATA_EMBEDDED
 typedef struct strata_wbuf {
     strata_stream base;
     uint8_t *buf;
@@ -56,7 +59,24 @@ size_t strata_wbuf_pending(strata_stream *s);
  * saves the calls and iovec walks of a sendv per record. */
 static inline uint8_t *strata_wbuf_reserve(strata_stream *s, size_t n);
 static inline void strata_wbuf_commit(strata_stream *s, size_t n);
+#endif
 
+#ifdef STRATA_EMBEDDED
+/* The embedded profile has no wbuf (a record goes down by sendv, and the
+ * transport below may gather): the encoders' fast paths compile away. */
+static inline uint8_t *strata_wbuf_reserve(strata_stream *s, size_t n)
+{
+    (void)s;
+    (void)n;
+    return NULL;
+}
+
+static inline void strata_wbuf_commit(strata_stream *s, size_t n)
+{
+    (void)s;
+    (void)n;
+}
+#else
 /* Inline: they run once per small record, where a call is a real cost. */
 extern const strata_stream_ops strata_wbuf_ops;
 uint8_t *strata_wbuf_make_room(strata_wbuf *w, size_t n);
@@ -79,6 +99,7 @@ static inline void strata_wbuf_commit(strata_stream *s, size_t n)
     if (s != NULL && s->ops == &strata_wbuf_ops && n <= w->cap - w->len)
         w->len += n;
 }
+#endif
 
 #ifdef __cplusplus
 }

@@ -184,6 +184,7 @@ static void test_strerror(void **state)
         STRATA_ERR_TOO_BIG, STRATA_ERR_IO, STRATA_ERR_TLS, STRATA_ERR_NOMEM,
         STRATA_ERR_CLOSED, STRATA_ERR_STATE, STRATA_ERR_ARG,
         STRATA_ERR_TIMEOUT, STRATA_ERR_UNSUPPORTED, STRATA_ERR_TRUNCATED,
+        STRATA_ERR_GRPC,
     };
     size_t i, j;
 
@@ -195,6 +196,8 @@ static void test_strerror(void **state)
                                     strata_strerror(codes[j]));
     }
     assert_string_equal(strata_strerror(-999), "unknown status");
+    assert_string_equal(strata_strerror(-5), "unknown status"); /* a gap */
+    assert_string_equal(strata_strerror(3), "success");
 }
 
 static void test_iov_len(void **state)

@@ -2635,9 +2635,10 @@ static int ping_step(strata_stream *a, strata_stream *b, uint64_t rnd,
     r = strata_ws_ping(rnd & 64 ? a : b, payload, (size_t)(rnd >> 8) % 126);
     if (r == 0)
         p->pings++;
-    /* after a close no ping may go; a waiting ping answers NEED */
+    /* after our close no ping may go (CLOSED once the peer's came too,
+     * as for a send); a waiting ping answers NEED */
     return r == 0 || r == STRATA_NEED_READ || r == STRATA_NEED_WRITE ||
-                   r == STRATA_ERR_STATE
+                   r == STRATA_ERR_STATE || r == STRATA_ERR_CLOSED
                ? 0
                : -1;
 }
