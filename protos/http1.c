@@ -164,6 +164,13 @@ static int parse_header(strata_http1_head *h, char *p, size_t n)
     return 0;
 }
 
+/* Whether d holds a LF in its first n bytes or a CR in its first ncr:
+ * outside a CRLF, either is bare. */
+static int bare_crlf(const void *d, size_t n, size_t ncr)
+{
+    return memchr(d, '\n', n) != NULL || memchr(d, '\r', ncr) != NULL;
+}
+
 /* One line of n content bytes, its CRLF behind it in the store. Returns 1
  * at the blank line that ends the head, 0 for another line, or a status. */
 static int parse_line(strata_http1_head *h, char *p, size_t n, int request)
@@ -171,7 +178,7 @@ static int parse_line(strata_http1_head *h, char *p, size_t n, int request)
     int r;
 
     p[n] = '\0';
-    if (memchr(p, '\r', n) != NULL || memchr(p, '\n', n) != NULL)
+    if (bare_crlf(p, n, n))
         return STRATA_ERR_PROTO;
     if (h->started)
         return n == 0 ? 1 : parse_header(h, p, n);
@@ -198,7 +205,7 @@ static int unfinished(const strata_buffered *in, const strata_http1_head *h,
         n = window;
     if ((r == STRATA_NEED_READ || r == STRATA_NEED_WRITE ||
          r == STRATA_ERR_TOO_BIG) &&
-        n > 0 && (memchr(d, '\n', n) != NULL || memchr(d, '\r', n - 1) != NULL))
+        n > 0 && bare_crlf(d, n, n - 1))
         return STRATA_ERR_PROTO;
     return (int)r;
 }
@@ -330,12 +337,13 @@ static int list_has(const char *v, const char *token)
         const char *e = v + strcspn(v, ",");
         size_t n;
 
-        while (v < e && is_ows(*v))
+        while (is_ows(*v)) /* stops at e, which is ',' or NUL */
             v++;
         n = (size_t)(e - v);
         while (n > 0 && is_ows(v[n - 1]))
             n--;
-        if (n > 0 && ieq_n(v, n, token))
+        /* the token is not empty: an empty element is not it */
+        if (ieq_n(v, n, token))
             return 1;
         if (*e == '\0')
             return 0;
@@ -359,9 +367,10 @@ int strata_http1_has_token(const strata_http1_head *h, const char *name,
 
 /* ---- writers -------------------------------------------------------- */
 
-/* Each entry: the status's three digits and its reason, NUL-terminated;
- * an empty entry ends the table. A status not in it gets "Status". */
+/* The usual reason phrase of a status, "Status" for one without. */
 #ifndef STRATA_EMBEDDED
+/* Each entry: the status's three digits and its reason, NUL-terminated;
+ * an empty entry ends the table. */
 static const char std_reasons[] =
     "101Switching Protocols\0"
     "200OK\0"
@@ -371,12 +380,6 @@ static const char std_reasons[] =
     "426Upgrade Required\0"
     "431Request Header Fields Too Large\0"
     "500Internal Server Error\0";
-#else
-/* The embedded profile keeps the one its ws layer's handshake answers with
- * (clients are told to ignore the phrase, RFC 9112 4; some match this
- * one): the others would cost it 130 bytes. */
-static const char std_reasons[] = "101Switching Protocols\0";
-#endif
 
 static const char *std_reason(const char *code)
 {
@@ -387,6 +390,15 @@ static const char *std_reason(const char *code)
             return t + 3;
     return "Status";
 }
+#else
+/* The embedded profile keeps the one its ws layer's handshake answers with
+ * (clients are told to ignore the phrase, RFC 9112 4; some match this
+ * one): the others would cost it 130 bytes. */
+static const char *std_reason(const char *code)
+{
+    return memcmp(code, "101", 3) == 0 ? "Switching Protocols" : "Status";
+}
+#endif
 
 static int token_ok(const char *s)
 {
@@ -466,7 +478,9 @@ static ssize_t finish(out *o, const char *const *hd, const char *extra)
 {
     for (; hd != NULL && hd[0] != NULL; hd += 2)
         put_line(o, hd[0], ": ", hd[1]);
-    put_line(o, extra != NULL ? extra : "", "", "");
+    if (extra != NULL)
+        put(o, extra);
+    put(o, "\r\n");
     if (o->len == o->cap)
         return STRATA_ERR_TOO_BIG;
     o->p[o->len] = '\0';

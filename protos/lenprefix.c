@@ -51,34 +51,31 @@ static const strata_stream_ops lenprefix_ops = {
 
 /* ---- options -------------------------------------------------------- */
 
+/* The header's length (flag byte and length field), fixed at init. */
 static size_t hdr_len(const strata_lenprefix *l)
 {
-    return (l->flag_byte ? 1u : 0u) + l->len_bytes;
-}
-
-/* 255, 65535 or 2^32 - 1 */
-static size_t field_max(const strata_lenprefix *l)
-{
-    return (size_t)0xffffffffu >> (32 - 8 * l->len_bytes);
-}
-
-static size_t tx_limit(const strata_lenprefix *l)
-{
-    return l->max_send < field_max(l) ? l->max_send : field_max(l);
+    return l->tx_hdr_len;
 }
 
 static int parse_opts(strata_lenprefix *l, const strata_lenprefix_opts *opts)
 {
     strata_lenprefix_opts o = {0, 0, 0, 0};
+    unsigned lb;
 
     if (opts != NULL)
         o = *opts;
-    l->len_bytes = o.len_bytes != 0 ? o.len_bytes : 4;
-    l->flag_byte = o.flag_byte != 0;
-    l->max_len = o.max_len != 0 ? o.max_len : DEFAULT_MAX;
-    l->max_send = o.max_send != 0 ? o.max_send : l->max_len;
-    if (l->len_bytes > 4 || l->len_bytes == 3)
+    lb = o.len_bytes != 0 ? o.len_bytes : 4;
+    if (lb > 4 || lb == 3)
         return STRATA_ERR_ARG;
+    l->len_bytes = lb;
+    l->flag_byte = o.flag_byte != 0;
+    l->tx_hdr_len = lb + (size_t)l->flag_byte;
+    l->max_len = o.max_len != 0 ? o.max_len : DEFAULT_MAX;
+    /* what may be sent: max_send (default max_len), at most what the
+     * length field holds (255, 65535 or 2^32 - 1) */
+    l->max_send = o.max_send != 0 ? o.max_send : l->max_len;
+    if (l->max_send > (size_t)0xffffffffu >> (32 - 8 * lb))
+        l->max_send = (size_t)0xffffffffu >> (32 - 8 * lb);
     return 0;
 }
 
@@ -234,9 +231,9 @@ static inline size_t put_header(const strata_lenprefix *l, uint8_t *dst,
 
 static int begin_record(strata_lenprefix *l, size_t len, unsigned flags)
 {
-    if (len > tx_limit(l))
+    if (len > l->max_send)
         return STRATA_ERR_TOO_BIG;
-    l->tx_hdr_len = put_header(l, l->tx_hdr, len, flags);
+    put_header(l, l->tx_hdr, len, flags);
     l->tx_hdr_off = 0;
     l->tx_left = len;
     l->tx_in_record = 1;
@@ -323,7 +320,7 @@ static int gather_record(strata_lenprefix *l, const struct iovec *iov, int n,
     strata_stream *out = l->in->base.lower;
     uint8_t *p;
 
-    if (total > tx_limit(l))
+    if (total > l->max_send)
         return 0;
     p = strata_wbuf_reserve(out, hdr_len(l) + total);
     if (p == NULL)

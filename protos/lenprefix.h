@@ -47,7 +47,7 @@ typedef struct strata_lenprefix {
     unsigned len_bytes;
     int flag_byte;
     size_t max_len;
-    size_t max_send;
+    size_t max_send;      /* at most what the length field holds */
     /* receive side */
     size_t rx_left;       /* payload bytes of the current record to deliver */
     unsigned rx_flags;    /* flags of the current record */
@@ -56,7 +56,7 @@ typedef struct strata_lenprefix {
     int rx_big;           /* the last payload was big: no read-ahead */
     /* send side */
     uint8_t tx_hdr[5];
-    size_t tx_hdr_len;
+    size_t tx_hdr_len;    /* the header's length, fixed at init */
     size_t tx_hdr_off;    /* header bytes already sent */
     size_t tx_left;       /* payload bytes still owed to the current record */
     int tx_in_record;

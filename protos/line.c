@@ -1,7 +1,8 @@
 /* The line layer. Receive pulls a whole record out of the buffered stream
  * (strata_buffered_readline) before handing out any byte of it, so a record
  * over max_len is refused before a byte of it is delivered; send pushes the
- * caller's bytes and the separator down in one sendv, without copying.
+ * caller's bytes and the separator down in one sendv, without copying (the
+ * embedded profile sends the separator after them, see send_down).
  *
  * Decisions the header leaves open:
  *  - A caller's mistake on send (STRATA_ERR_ARG, STRATA_ERR_TOO_BIG,
@@ -63,15 +64,12 @@ static int any_eol(const strata_line *l)
 }
 
 /* The separator searched for on receive: "\n" under ANY_EOL (a "\r"
- * before it is dropped afterwards), else the configured one. */
+ * before it is dropped afterwards), else the configured one. Either way it
+ * ends the configured separator: ANY_EOL's is "\n" or "\r\n". */
 static const uint8_t *rx_sep(const strata_line *l, size_t *len)
 {
-    if (any_eol(l)) {
-        *len = 1;
-        return (const uint8_t *)crlf + 1;
-    }
-    *len = l->sep_len;
-    return l->sep;
+    *len = l->rx_len;
+    return l->sep + l->sep_len - l->rx_len;
 }
 
 /* Content bytes a received line may span before its separator: one more
@@ -81,39 +79,35 @@ static size_t rx_limit(const strata_line *l)
     return l->max_len + (any_eol(l) ? 1 : 0);
 }
 
-/* The buffer a record of max_len needs: content, the "\r" ANY_EOL may
- * add, the separator. */
+/* The buffer a record of max_len needs: the line and its separator. */
 static size_t need_cap(const strata_line *l)
 {
-    return l->max_len + (any_eol(l) ? 2 : l->sep_len);
+    size_t plen;
+
+    (void)rx_sep(l, &plen);
+    return rx_limit(l) + plen;
 }
 
 static int parse_opts(strata_line *l, const strata_line_opts *o)
 {
-    strata_line_opts d = {NULL, 0, 0, 0}; /* NULL options: every default */
+    static const strata_line_opts none; /* NULL options: every default */
     const char *sep;
     size_t len;
 
-    if (o != NULL)
-        d = *o;
-    sep = d.sep;
-    len = d.sep_len;
-    if (sep == NULL) {
-        /* "\n"; a longer sep_len without sep is a mistake */
-        if (len > 1)
-            return STRATA_ERR_ARG;
-        sep = crlf + 1;
-        len = 1;
-    } else if (len == 0) {
-        len = strlen(sep);
-    }
-    l->max_len = d.max_len != 0 ? d.max_len : DEFAULT_MAX;
-    l->flags = d.flags;
-    l->sep_len = len;
-    /* max_len + 16 must neither overflow nor leave ssize_t's range;
-     * ANY_EOL sends "\n" or "\r\n" (the tail of crlf as long as sep) */
-    if (len == 0 || len > sizeof l->sep || l->max_len > (size_t)-1 / 4 ||
-        (l->flags & ~STRATA_LINE_ANY_EOL) ||
+    if (o == NULL)
+        o = &none;
+    sep = o->sep != NULL ? o->sep : crlf + 1; /* "\n" */
+    len = o->sep_len != 0 ? o->sep_len : strlen(sep);
+    l->max_len = o->max_len != 0 ? o->max_len : DEFAULT_MAX;
+    l->flags = o->flags;
+    l->sep_len = (uint8_t)len;
+    l->rx_len = any_eol(l) ? 1 : (uint8_t)len;
+    l->keep = any_eol(l) ? 1 : (uint8_t)(len - 1);
+    /* a longer sep_len without sep is a mistake; max_len + 16 must
+     * neither overflow nor leave ssize_t's range; ANY_EOL sends "\n" or
+     * "\r\n" (the tail of crlf as long as sep) */
+    if ((o->sep == NULL && len > 1) || len - 1 >= sizeof l->sep ||
+        l->max_len > (size_t)-1 / 4 || (l->flags & ~STRATA_LINE_ANY_EOL) ||
         (any_eol(l) &&
          (len > 2 || memcmp(sep, crlf + 2 - len, len) != 0)))
         return STRATA_ERR_ARG;
@@ -167,18 +161,21 @@ strata_stream *strata_line_new(strata_stream *lower,
 
 /* ---- receive -------------------------------------------------------- */
 
-static const uint8_t *find(const uint8_t *p, size_t len, const uint8_t *sep,
-                           size_t seplen)
+/* Where the first separator the peer sends (rx_sep) ends in p[0..len),
+ * or NULL. */
+static const uint8_t *find(const strata_line *l, const uint8_t *p,
+                           size_t len)
 {
-    size_t i = 0;
+    size_t plen, i = 0;
+    const uint8_t *pat = rx_sep(l, &plen);
 
-    while (i + seplen <= len) {
-        const uint8_t *hit = memchr(p + i, sep[0], len - i - seplen + 1);
+    while (i + plen <= len) {
+        const uint8_t *hit = memchr(p + i, pat[0], len - i - plen + 1);
 
         if (hit == NULL)
             return NULL;
-        if (memcmp(hit, sep, seplen) == 0)
-            return hit;
+        if (memcmp(hit, pat, plen) == 0)
+            return hit + plen;
         i = (size_t)(hit - p) + 1;
     }
     return NULL;
@@ -208,13 +205,11 @@ static ssize_t rx_status(strata_line *l, ssize_t r)
  * I/O. */
 static size_t past_sep(strata_line *l, size_t from)
 {
-    size_t seplen;
-    const uint8_t *sep = rx_sep(l, &seplen);
     const uint8_t *data = l->in->buf + l->in->start;
-    const uint8_t *hit = find(data + from, strata_buffered_len(l->in) - from,
-                              sep, seplen);
+    const uint8_t *end = find(l, data + from,
+                              strata_buffered_len(l->in) - from);
 
-    return hit != NULL ? (size_t)(hit - data) + seplen : 0;
+    return end != NULL ? (size_t)(end - data) : 0;
 }
 
 /* Resynchronise after TOO_BIG: drop bytes up to and including the next
@@ -258,29 +253,26 @@ static ssize_t next_record(strata_line *l)
         return STRATA_ERR_TOO_BIG;
     }
     l->rec_len = content;
-    l->rec_off = 0;
-    l->rec_total = (size_t)r;
-    l->in_record = 1;
+    l->rec_sep = (size_t)r - content;
     return 0;
 }
 
 /* The record is whole at the start of the buffer, where nothing else
- * reads or moves it until it is consumed: it is copied out in place. */
+ * reads or moves it: it is copied out in place and consumed as it goes,
+ * its separator with its last piece. */
 static ssize_t deliver(strata_line *l, void *buf, size_t len, unsigned *flags)
 {
-    size_t n = l->rec_len - l->rec_off;
+    size_t n = l->rec_len < len ? l->rec_len : len, drop = n;
 
-    if (n > len)
-        n = len;
-    if (n > 0) {
-        memcpy(buf, l->in->buf + l->in->start + l->rec_off, n);
-        l->rec_off += n;
-    }
-    if (l->rec_off == l->rec_len) {
-        strata_buffered_consume(l->in, l->rec_total);
-        l->in_record = 0;
+    if (n > 0)
+        memcpy(buf, l->in->buf + l->in->start, n);
+    l->rec_len -= n;
+    if (l->rec_len == 0) {
+        drop += l->rec_sep;
+        l->rec_sep = 0;
         *flags |= STRATA_MSG_END;
     }
+    strata_buffered_consume(l->in, drop);
     return (ssize_t)n;
 }
 
@@ -291,7 +283,7 @@ static ssize_t line_recv(strata_stream *s, void *buf, size_t len,
 
     if (l->failed)
         return l->failed;
-    if (!l->in_record) {
+    if (l->rec_sep == 0) {
         ssize_t r = next_record(l);
 
         if (r < 0)
@@ -306,73 +298,75 @@ static ssize_t line_recv(strata_stream *s, void *buf, size_t len,
  * across sends, or for ANY_EOL the last one (a "\r" before "\n"). */
 static size_t tail_keep(const strata_line *l)
 {
-    return any_eol(l) ? 1 : l->sep_len - 1;
+    return l->keep;
 }
 
-/* Walk the first `limit` bytes of iov with a window w holding the last
- * bytes of the record (*wl of them, room for twice tail_keep). With check,
- * 1 as soon as the separator the peer looks for (under ANY_EOL "\n") shows
- * in them or across a join: a match there lies in the window and the first
- * bytes after it. CHECK_END checks the separator appended too (but its last
- * byte: a match ending there is the record's end). */
+/* What walk does with a record's bytes: remember the last ones, look for
+ * a separator in them, or in them and the separator MSG_END appends. */
+#define TRACK 0
 #define CHECK 1
 #define CHECK_END 2
 
-static int walk(const strata_line *l, uint8_t *w, size_t *wl,
-                const struct iovec *iov, int n, size_t limit, int check)
+/* Walk the first `limit` bytes of iov with a window w holding the last
+ * bytes of the record (room for twice tail_keep). TRACK leaves the last
+ * ones in tx_tail. A check is 1 as soon as the peer would see a record end
+ * before this one's: the separator it looks for (under ANY_EOL "\n") in
+ * the bytes or across a join (a match there lies in the window and the
+ * first bytes after it); with CHECK_END, anywhere but at the end of the
+ * separator appended ("a|" + "||"), or under ANY_EOL after a "\r" the
+ * peer drops before it. */
+static int walk(strata_line *l, const struct iovec *iov, int n, size_t limit,
+                int mode)
 {
-    size_t plen, keep = tail_keep(l);
-    const uint8_t *pat = rx_sep(l, &plen);
+    uint8_t w[2 * sizeof l->tx_tail];
+    size_t have = l->tx_tail_len, keep = tail_keep(l), j;
     int i;
 
-    for (i = 0; i <= n && limit > 0; i++) {
-        const uint8_t *p = l->sep, *src;
-        size_t len = l->sep_len - 1, have = *wl, j;
+    memcpy(w, l->tx_tail, sizeof l->tx_tail);
+    for (i = 0; i < n && limit > 0; i++) {
+        const uint8_t *p = iov[i].iov_base, *src;
+        size_t len = iov[i].iov_len < limit ? iov[i].iov_len : limit;
 
-        if (i < n) {
-            p = iov[i].iov_base;
-            len = iov[i].iov_len < limit ? iov[i].iov_len : limit;
-            limit -= len;
-        } else if (check != CHECK_END) {
-            break;
-        }
+        limit -= len;
         if (len == 0)
             continue;
         /* at most 7 bytes each: loops, not calls */
         for (j = 0; j < len && j < keep; j++)
             w[have + j] = p[j];
-        if (check && (find(p, len, pat, plen) != NULL ||
-                      (have > 0 && find(w, have + j, pat, plen) != NULL)))
+        /* the window alone holds no match: it was checked before (and
+         * the bytes of p are) */
+        if (mode != TRACK &&
+            (find(l, p, len) != NULL ||
+             (have > 0 && find(l, w, have + j) != NULL)))
             return 1;
         /* the window keeps the last bytes: of p, or of what it holds */
-        src = len > keep ? p + len : w + have + j;
-        have = len > keep || have + j > keep ? keep : have + j;
-        for (j = 0; j < have; j++)
-            w[j] = (src - have)[j];
-        *wl = have;
+        have += len;
+        if (have > keep) {
+            src = (len > keep ? p + len : w + have) - keep;
+            for (j = 0; j < keep; j++)
+                w[j] = src[j];
+            have = keep;
+        }
     }
-    return 0;
-}
-
-/* Would the peer see a record end before this one's? In the new bytes,
- * across a join with what the record sent before or between iovecs, or
- * with the separator MSG_END appends ("a|" + "||"); under ANY_EOL, at a
- * "\r" before the "\n" appended, which the peer drops. */
-static int bad_content(const strata_line *l, const struct iovec *iov, int n,
-                       int end)
-{
-    uint8_t w[2 * sizeof l->tx_tail];
-    size_t wl = l->tx_tail_len;
-
-    memcpy(w, l->tx_tail, sizeof l->tx_tail);
-    return walk(l, w, &wl, iov, n, (size_t)-1, end ? CHECK_END : CHECK) ||
-           (end && any_eol(l) && l->sep_len == 1 && wl > 0 &&
-            w[wl - 1] == '\r');
+    if (mode == TRACK) {
+        memcpy(l->tx_tail, w, sizeof l->tx_tail);
+        l->tx_tail_len = have;
+    }
+    if (mode != CHECK_END)
+        return 0;
+    /* the separator after the window: a match ending before its last byte
+     * is an early end (one needs a separator of two bytes or more, "\n"
+     * alone shows in the bytes); under ANY_EOL the window holds one byte,
+     * so w[0] is the record's last (or the "\n" appended, when it has
+     * none) */
+    memcpy(w + have, l->sep, l->sep_len);
+    return (l->rx_len > 1 && find(l, w, have + l->sep_len - 1) != NULL) ||
+           (any_eol(l) && l->sep_len == 1 && w[0] == '\r');
 }
 
 /* The common case, one buffer and a one-byte separator: nothing can be
- * split across sends, a memchr says it all. bad_content finds the same,
- * and is all the embedded profile keeps. */
+ * split across sends, a memchr says it all. walk finds the same, and is
+ * all the embedded profile keeps. */
 static int one_memchr(const strata_line *l, int n)
 {
 #ifdef STRATA_EMBEDDED
@@ -382,17 +376,6 @@ static int one_memchr(const strata_line *l, int n)
 #else
     return n == 1 && l->sep_len == 1 && !any_eol(l);
 #endif
-}
-
-static void note_sent(strata_line *l, const struct iovec *iov, int n,
-                      size_t moved)
-{
-    uint8_t w[2 * sizeof l->tx_tail];
-
-    memcpy(w, l->tx_tail, sizeof l->tx_tail);
-    walk(l, w, &l->tx_tail_len, iov, n, moved, 0);
-    memcpy(l->tx_tail, w, sizeof l->tx_tail);
-    l->sent += moved;
 }
 
 /* Push what is left of a separator whose record already returned. */
@@ -412,11 +395,24 @@ static int push_sep(strata_line *l)
     return 0;
 }
 
+/* One sendv of the caller's bytes and, with end, the separator after them
+ * (so the count may pass total). The embedded profile sends the bytes
+ * alone, the separator after them by push_sep (or alone, for an empty
+ * record, so that a NEED code still means nothing went): no iovec array
+ * to build. */
 static ssize_t send_down(strata_line *l, const struct iovec *iov, int n,
-                         int end)
+                         size_t total, int end)
 {
+#ifdef STRATA_EMBEDDED
+    (void)end; /* an empty send without it returned before */
+    if (total > 0)
+        return strata_sendv(l->in->base.lower, iov, n, 0);
+    return strata_send(l->in->base.lower, l->sep, l->sep_len,
+                       STRATA_MSG_END);
+#else
     struct iovec v[LOCAL_IOV + 1];
 
+    (void)total;
     if (!end || n > LOCAL_IOV)
         return strata_sendv(l->in->base.lower, iov, n, 0);
     if (n > 0)
@@ -424,18 +420,20 @@ static ssize_t send_down(strata_line *l, const struct iovec *iov, int n,
     v[n].iov_base = l->sep;
     v[n].iov_len = l->sep_len;
     return strata_sendv(l->in->base.lower, v, n + 1, STRATA_MSG_END);
+#endif
 }
 
 static ssize_t send_record(strata_line *l, const struct iovec *iov, int n,
                            size_t total, int end)
 {
-    ssize_t r = send_down(l, iov, n, end);
+    ssize_t r = send_down(l, iov, n, total, end);
 
     if (r < 0)
         return r;
     if (!end || (size_t)r < total) {
         /* the record goes on: what moved was content */
-        note_sent(l, iov, n, (size_t)r);
+        walk(l, iov, n, (size_t)r, TRACK);
+        l->sent += (size_t)r;
         return r;
     }
     /* the record is accepted; a separator that did not all go is ours to
@@ -478,7 +476,7 @@ static ssize_t line_sendv(strata_stream *s, const struct iovec *iov, int n,
     if (one_memchr(l, n)) {
         if (total > 0 && memchr(iov[0].iov_base, l->sep[0], total) != NULL)
             return STRATA_ERR_ARG;
-    } else if (bad_content(l, iov, n, end)) {
+    } else if (walk(l, iov, n, (size_t)-1, end ? CHECK_END : CHECK)) {
         return STRATA_ERR_ARG;
     }
     r = push_sep(l);
@@ -543,9 +541,9 @@ static unsigned line_poll(strata_stream *s, unsigned events)
         return ready;
     /* the buffered stream says IN for any byte; a record needs more */
     ready &= ~STRATA_POLL_IN;
-    if (l->in_record || record_buffered(l))
+    if (l->rec_sep > 0 || record_buffered(l))
         ready |= STRATA_POLL_IN;
-    else if (l->in->base.lower != NULL)
+    else /* no lower: strata_poll says POLL_ERR alone, masked off here */
         ready |= strata_poll(l->in->base.lower, STRATA_POLL_IN) &
                  (STRATA_POLL_IN | STRATA_POLL_HUP);
     return ready;

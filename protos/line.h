@@ -18,10 +18,12 @@
  *    (truncated), never a silent short record; at a record boundary it is
  *    STRATA_EOF.
  *  - send writes the bytes; STRATA_MSG_END appends the separator (one sendv,
- *    no copy). Bytes containing the separator are STRATA_ERR_ARG, and a
- *    record whose sent bytes would pass max_len is STRATA_ERR_TOO_BIG
- *    (nothing of that send is written). A send that moved part of its bytes
- *    is continued by sending the rest with the same flags.
+ *    no copy; in the embedded profile, STRATA_EMBEDDED, the separator goes
+ *    down as a sendv of its own after the bytes). Bytes containing the
+ *    separator are STRATA_ERR_ARG, and a record whose sent bytes would pass
+ *    max_len is STRATA_ERR_TOO_BIG (nothing of that send is written). A
+ *    send that moved part of its bytes is continued by sending the rest
+ *    with the same flags.
  */
 #ifndef STRATA_LINE_H
 #define STRATA_LINE_H
@@ -46,13 +48,16 @@ typedef struct strata_line {
     strata_stream base;
     strata_buffered *in;  /* where records are pulled from */
     uint8_t sep[8];
-    size_t sep_len;
+    uint8_t sep_len;
+    uint8_t rx_len;       /* of sep, the end searched for on receive: "\n"
+                             alone under ANY_EOL */
+    uint8_t keep;         /* sent bytes that could begin a split separator
+                             (ANY_EOL: 1, for a "\r" before "\n") */
     size_t max_len;
     unsigned flags;
-    size_t rec_len;       /* content bytes of the record being delivered */
-    size_t rec_off;       /* of which delivered so far */
-    size_t rec_total;     /* bytes to consume when it is done (with sep) */
-    int in_record;        /* a record is being delivered */
+    size_t rec_len;       /* content bytes of the record still to deliver */
+    size_t rec_sep;       /* bytes after them to drop (its separator);
+                             0 when no record is being delivered */
     int skipping;         /* resynchronising after STRATA_ERR_TOO_BIG */
     size_t sent;          /* content bytes of the record being sent */
     int sep_pending;      /* bytes of the separator still to send */

@@ -16,7 +16,7 @@
 
 enum {
     STRATA_UTF8_ACCEPT = 0, /* between code points */
-    STRATA_UTF8_REJECT = 1  /* invalid; stays so whatever follows */
+    STRATA_UTF8_REJECT = 8  /* invalid; stays so whatever follows */
 };
 
 /* Feed n bytes to a validator in `state`; returns the new state, which is

@@ -453,7 +453,6 @@ int strata_ws_init(strata_ws_storage *ws, strata_buffered *in,
                    const strata_ws_opts *o, void *mem, size_t mem_len)
 {
     strata_ws *w = (strata_ws *)(void *)ws;
-    int r;
 
     if (ws == NULL || in == NULL || o == NULL || !role_ok(o) ||
         !hooks_ok(o) || o->deflate.enable || o->deflate_agreed != NULL ||
@@ -461,10 +460,9 @@ int strata_ws_init(strata_ws_storage *ws, strata_buffered *in,
         return STRATA_ERR_ARG;
     if (mem_len < strata_ws_mem_size(o))
         return STRATA_ERR_NOMEM;
-    r = setup(w, in, o, NULL, 1, mem, mem_len);
-    if (r != 0)
-        release(w);
-    return r;
+    /* nothing to undo on failure: the memory is the caller's, and no
+     * codec is made here (deflate is refused above) */
+    return setup(w, in, o, NULL, 1, mem, mem_len);
 }
 
 static void ws_close(strata_stream *s)
@@ -720,6 +718,21 @@ int ws_push_pending(strata_ws *w)
  * out (a transport failure on the way only ends the wait). */
 static unsigned reply_code(const strata_ws *w);
 
+/* Push our close out; once both closes went, end the transport's
+ * direction too: 0 or a status (NEED codes while it cannot go). */
+static int close_out(strata_ws *w)
+{
+    int r = ws_push_pending(w);
+
+    if (r == 0)
+        r = strata_flush(w->out);
+    if (r == 0 && w->peer_closed && w->close_sent && !w->lower_shut) {
+        r = strata_shutdown(w->out);
+        w->lower_shut = r == 0;
+    }
+    return r;
+}
+
 /* Answer the peer's close (RFC 6455 5.5.1): queue ours once no message of
  * ours is open, push it out best effort, and end the transport's direction
  * once it went. What cannot go now goes on the next call (strata_wants
@@ -731,13 +744,8 @@ static void answer_close(strata_ws *w)
         ws_queue_close(w, reply_code(w), NULL);
         w->reply_due = 0;
     }
-    if (!w->peer_closed || !closing_out(w) || w->tx_status != 0)
-        return;
-    if (pending(w) && ws_push_pending(w) != 0)
-        return;
-    if (w->close_sent && !w->lower_shut && strata_flush(w->out) == 0 &&
-        strata_shutdown(w->out) == 0)
-        w->lower_shut = 1;
+    if (w->peer_closed && closing_out(w) && w->tx_status == 0)
+        (void)close_out(w);
 }
 
 static ssize_t rx_final(strata_ws *w)
@@ -1357,17 +1365,16 @@ static ssize_t push_frame(strata_ws *w, const struct iovec *iov, int n,
     return push_masked(w, iov, n, total);
 }
 
-/* A frame of which `sent` bytes went (header first): once any went, the
- * message is open; a frame that went whole needs no state; one cut
- * short keeps its header and key for the continuation. Returns the
- * payload bytes that went, or 0 when only header bytes did. */
-static size_t frame_went(strata_ws *w, const uint8_t *hdr, size_t hl,
-                         const uint8_t *key, size_t total, size_t sent,
+/* A frame of which `sent` bytes went (its header, t->hdr_len bytes in
+ * t->hdr, first): once any went, the message is open; a frame that went
+ * whole needs no more state; one cut short goes on from t->hdr and t->key.
+ * Returns the payload bytes that went, or 0 when only header bytes did. */
+static size_t frame_went(strata_ws *w, size_t total, size_t sent,
                          unsigned b0, uint8_t st)
 {
     ws_tx *t = &w->tx;
     int end = (b0 & B0_FIN) != 0;
-    size_t hsent = sent < hl ? sent : hl;
+    size_t hl = t->hdr_len, hsent = sent < hl ? sent : hl;
 
     if ((b0 & 0x0fu) != OP_CONT)
         t->text = (b0 & 0x0fu) == OP_TEXT;
@@ -1375,10 +1382,6 @@ static size_t frame_went(strata_ws *w, const uint8_t *hdr, size_t hl,
     t->utf8 = end ? STRATA_UTF8_ACCEPT : st;
     if (sent == hl + total)
         return total;
-    memcpy(t->hdr, hdr, hl);
-    if (key != NULL)
-        memcpy(t->key, key, 4);
-    t->hdr_len = hl;
     t->hdr_off = hsent;
     t->flen = total;
     t->left = total - (sent - hsent);
@@ -1388,26 +1391,20 @@ static size_t frame_went(strata_ws *w, const uint8_t *hdr, size_t hl,
     return sent - hsent;
 }
 
-static size_t header_size(ws_len len, int masked)
-{
-    return 2 + (len < 126 ? 0 : len <= 0xffff ? 2 : 8) + (masked ? 4 : 0);
-}
-
 #define SEND_LATER (-1000) /* not a status: too big to go in one piece */
 
-/* The whole frame down at once, built where it goes: into a write buffer
- * below; for a client, header and masked payload side by side in the
- * scratch buffer; for a server, a header beside the caller's iovecs in
- * one sendv. Returns the bytes that went, a status (then none did), or
- * SEND_LATER. *hp: where the header bytes are. */
+/* The whole frame down at once, its header (as in t->hdr) built where
+ * the frame goes: into a write buffer below; for a client, beside the
+ * masked payload in the scratch buffer; for a server, the header beside
+ * the caller's iovecs in one sendv. Returns the bytes that went, a status
+ * (then none did), or SEND_LATER. */
 #ifdef STRATA_EMBEDDED
 /* The embedded profile keeps the general path only: code over speed. */
-static ssize_t frame_down(strata_ws *w, uint8_t *hdr, const uint8_t **hp,
-                          const uint8_t *key, const struct iovec *iov, int n,
-                          size_t total, unsigned b0)
+static ssize_t frame_down(strata_ws *w, const uint8_t *key,
+                          const struct iovec *iov, int n, size_t total,
+                          unsigned b0)
 {
-    (void)w, (void)hdr, (void)hp, (void)key, (void)iov, (void)n;
-    (void)total, (void)b0;
+    (void)w, (void)key, (void)iov, (void)n, (void)total, (void)b0;
     return SEND_LATER;
 }
 #else
@@ -1431,16 +1428,16 @@ static void put_payload(uint8_t *p, const struct iovec *iov, int n,
     }
 }
 
-static ssize_t frame_down(strata_ws *w, uint8_t *hdr, const uint8_t **hp,
-                          const uint8_t *key, const struct iovec *iov, int n,
-                          size_t total, unsigned b0)
+static ssize_t frame_down(strata_ws *w, const uint8_t *key,
+                          const struct iovec *iov, int n, size_t total,
+                          unsigned b0)
 {
-    size_t hl = header_size(total, key != NULL);
+    size_t hl = w->tx.hdr_len;
     struct iovec v[LOCAL_IOV + 1];
     uint8_t *p = strata_wbuf_reserve(w->out, hl + total);
 
     if (p != NULL) {
-        put_header(p, b0, total, key);
+        put_header(p, b0, total, key); /* cheaper than a copy of t->hdr */
         put_payload(p + hl, iov, n, key);
         strata_wbuf_commit(w->out, hl + total);
         return (ssize_t)(hl + total);
@@ -1451,15 +1448,13 @@ static ssize_t frame_down(strata_ws *w, uint8_t *hdr, const uint8_t **hp,
         p = w->tx_scratch;
         put_header(p, b0, total, key);
         put_payload(p + hl, iov, n, key);
-        *hp = p;
         v[0].iov_base = p;
         v[0].iov_len = hl + total;
         return strata_sendv(w->out, v, 1, 0);
     }
     if (n > LOCAL_IOV)
         return SEND_LATER;
-    put_header(hdr, b0, total, NULL);
-    v[0].iov_base = hdr;
+    v[0].iov_base = w->tx.hdr;
     v[0].iov_len = hl;
     if (n > 0)
         memcpy(v + 1, iov, (size_t)n * sizeof *iov);
@@ -1467,7 +1462,9 @@ static ssize_t frame_down(strata_ws *w, uint8_t *hdr, const uint8_t **hp,
 }
 #endif
 
-/* A new frame: the whole of this send. */
+/* A new frame: the whole of this send. Its header goes to t->hdr (and a
+ * client's key to t->key) at once: a frame cut short goes on from there,
+ * and no frame of the caller's is in flight to need them. */
 static ssize_t send_frame(strata_ws *w, const struct iovec *iov, int n,
                           size_t total, unsigned flags)
 {
@@ -1477,28 +1474,24 @@ static ssize_t send_frame(strata_ws *w, const struct iovec *iov, int n,
     unsigned b0 = (end ? B0_FIN : 0) |
                   (unsigned)(t->msg_open ? OP_CONT : text ? OP_TEXT : OP_BINARY);
     uint8_t st = t->msg_open ? t->utf8 : STRATA_UTF8_ACCEPT, was_utf8 = t->utf8;
-    uint8_t key[4], hdr[WS_HDR_MAX];
-    const uint8_t *kp = NULL, *hp = hdr;
+    const uint8_t *kp = NULL;
     size_t moved;
     ssize_t r;
 
     if (text && (st = text_state(st, iov, n, 0, end)) == STRATA_UTF8_REJECT)
         return STRATA_ERR_ARG;
     if (w->role == STRATA_WS_CLIENT) {
-        if ((r = mask_key(w, key)) < 0)
+        if ((r = mask_key(w, t->key)) < 0)
             return r;
-        kp = key;
+        kp = t->key;
     }
-    r = frame_down(w, hdr, &hp, kp, iov, n, total, b0);
-    if (r == SEND_LATER) {
-        put_header(hdr, b0, total, kp);
-        hp = hdr;
+    t->hdr_len = put_header(t->hdr, b0, total, kp);
+    r = frame_down(w, kp, iov, n, total, b0);
+    if (r == SEND_LATER)
         r = 0;
-    } else if (r <= 0) {
+    else if (r <= 0)
         return r < 0 ? r : STRATA_ERR_IO; /* nothing went */
-    }
-    moved = frame_went(w, hp, header_size(total, kp != NULL), kp, total,
-                       (size_t)r, b0, st);
+    moved = frame_went(w, total, (size_t)r, b0, st);
     if (moved > 0 || !t->in_frame)
         return (ssize_t)moved;
     /* no payload byte went yet: go on until one does */
@@ -1723,21 +1716,11 @@ static int close_with(strata_ws *w, unsigned code, const char *reason,
             return STRATA_ERR_STATE;
         ws_queue_close(w, code != 0 ? code : reply_code(w), reason);
     }
-    r = ws_push_pending(w);
+    /* a failed connection has no peer close: nothing is shut down */
+    r = close_out(w);
     if (r < 0)
         return r;
-    r = strata_flush(w->out);
-    if (r < 0)
-        return r;
-    if (w->rx_status < 0 && w->rx_status != STRATA_EOF)
-        return w->rx_status;
-    if (w->peer_closed && !w->lower_shut) {
-        r = strata_shutdown(w->out);
-        if (r < 0)
-            return r;
-        w->lower_shut = 1;
-    }
-    return 0;
+    return w->rx_status < 0 && w->rx_status != STRATA_EOF ? w->rx_status : 0;
 }
 
 static int ws_shutdown(strata_stream *s)

@@ -101,42 +101,39 @@ static const char *next_item(const char **list, size_t *len)
 
     if (p == NULL || *p == '\0')
         return NULL;
-    e = strchr(p, ',');
-    if (e == NULL)
-        e = p + strlen(p);
+    p += strspn(p, " \t");
+    e = p + strcspn(p, ",");
     *list = *e == ',' ? e + 1 : e;
-    while (p < e && (*p == ' ' || *p == '\t'))
-        p++;
     while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
         e--;
     *len = (size_t)(e - p);
     return p;
 }
 
-/* Whether the comma-separated list holds name exactly. */
-static int list_has(const char *list, const char *name)
+/* Whether the comma-separated list holds the n bytes at s as an item. */
+static int list_has(const char *list, const char *s, size_t n)
 {
-    size_t n = strlen(name), l;
+    size_t l;
     const char *item;
 
     while ((item = next_item(&list, &l)) != NULL)
-        if (l == n && memcmp(item, name, n) == 0)
+        if (l == n && memcmp(item, s, n) == 0)
             return 1;
     return 0;
 }
 
-/* Copy n bytes and a NUL into hs_aux; NULL when it is full. */
-static char *aux_put(strata_ws *w, const char *s, size_t n)
+/* Strings are built at the end of hs_aux: aux_add puts s and a NUL there,
+ * over the NUL of the last string when `more` (to lengthen it); 0 when
+ * that does not fit, and nothing is put. */
+static int aux_add(strata_ws *w, const char *s, int more)
 {
-    char *p;
+    size_t at = w->hs_aux_len - (more ? 1 : 0), n = strlen(s) + 1;
 
-    if (n + 1 > w->hs_aux_cap - w->hs_aux_len)
-        return NULL;
-    p = w->hs_aux + w->hs_aux_len;
-    memcpy(p, s, n);
-    p[n] = '\0';
-    w->hs_aux_len += n + 1;
-    return p;
+    if (n > w->hs_aux_cap - at)
+        return 0;
+    memcpy(w->hs_aux + at, s, n);
+    w->hs_aux_len = at + n;
+    return 1;
 }
 
 /* Every value of header `name`, joined with ", " into hs_aux (they come
@@ -145,46 +142,42 @@ static char *aux_put(strata_ws *w, const char *s, size_t n)
 static const char *join(strata_ws *w, const char *name)
 {
     const strata_http1_head *h = &w->head;
-    char *start = w->hs_aux + w->hs_aux_len, *end = start;
-    size_t room = w->hs_aux_cap - w->hs_aux_len, i;
-    int any = 0;
+    size_t start = w->hs_aux_len, i;
 
     for (i = 0; i < h->n_headers; i++) {
-        size_t l = strlen(h->headers[i].value);
+        int more = w->hs_aux_len != start;
 
-        if (!ieq(h->headers[i].name, name))
-            continue;
-        if ((size_t)(end - start) + l + 3 > room)
+        if (ieq(h->headers[i].name, name) &&
+            ((more && !aux_add(w, ", ", 1)) ||
+             !aux_add(w, h->headers[i].value, more))) {
+            w->hs_aux_len = start;
             return NULL;
-        if (any) {
-            memcpy(end, ", ", 2);
-            end += 2;
         }
-        memcpy(end, h->headers[i].value, l);
-        end += l;
-        any = 1;
     }
-    if (!any)
-        return NULL;
-    *end++ = '\0';
-    w->hs_aux_len += (size_t)(end - start);
-    return start;
+    return w->hs_aux_len != start ? w->hs_aux + start : NULL;
 }
 
-static char *copy_str(strata_ws *w, const char *s)
+/* The negotiated protocol, n bytes at s, copied into memory of the
+ * layer's own: 0 or STRATA_ERR_NOMEM. */
+static int keep_protocol(strata_ws *w, const char *s, size_t n)
 {
-    size_t n = strlen(s) + 1;
-    char *p = ws_take(w, n);
+    char *p = ws_take(w, n + 1);
 
-    if (p != NULL)
-        memcpy(p, s, n);
-    return p;
+    if (p == NULL)
+        return STRATA_ERR_NOMEM;
+    memcpy(p, s, n);
+    p[n] = '\0';
+    w->protocol = p;
+    return 0;
 }
 
 /* ---- SHA-1 and base64 -------------------------------------------------- */
 
 typedef int (*sha1_fn)(void *ud, const uint8_t *data, size_t len,
                        uint8_t out[20]);
+
+static const char b64_abc[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 #ifdef STRATA_EMBEDDED
 /* No wolfCrypt: only the caller's hook (strata_ws_init asks for it). */
@@ -195,27 +188,25 @@ static int sha1(sha1_fn hook, void *ud, const uint8_t *p, size_t n,
 }
 
 /* base64 (RFC 4648, padded) of n bytes into out (4 * ceil(n / 3) + NUL):
- * only ever 16 or 20 bytes here. */
+ * only ever 16 or 20 bytes here. Six bits out whenever `bits` hold them;
+ * the last symbol's bits padded with zeros, then '=' to a multiple of 4. */
 static int b64(const uint8_t *in, size_t n, char *out, size_t cap)
 {
-    static const char abc[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    uint32_t acc = 0; /* only its low `bits` bits matter */
+    unsigned bits = 0;
     size_t i, o = 0;
 
     if ((n + 2) / 3 * 4 + 1 > cap)
         return STRATA_ERR_ARG;
-    for (i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16;
-
-        if (i + 1 < n)
-            v |= (uint32_t)in[i + 1] << 8;
-        if (i + 2 < n)
-            v |= in[i + 2];
-        out[o++] = abc[v >> 18];
-        out[o++] = abc[(v >> 12) & 63];
-        out[o++] = i + 1 < n ? abc[(v >> 6) & 63] : '=';
-        out[o++] = i + 2 < n ? abc[v & 63] : '=';
+    for (i = 0; i < n; i++) {
+        acc = acc << 8 | in[i];
+        for (bits += 8; bits >= 6; bits -= 6)
+            out[o++] = b64_abc[(acc >> (bits - 6)) & 63];
     }
+    if (bits > 0)
+        out[o++] = b64_abc[(acc << (6 - bits)) & 63];
+    while (o % 4 != 0)
+        out[o++] = '=';
     out[o] = '\0';
     return (int)o;
 }
@@ -267,23 +258,10 @@ int strata_ws_accept_key(const char *key, char out[29])
 }
 #endif
 
-static int is_b64(unsigned char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-           (c >= '0' && c <= '9') || c == '+' || c == '/';
-}
-
 /* base64 of 16 bytes: 22 symbols and "==" (RFC 6455 4.1, item 7). */
 static int key_ok(const char *k)
 {
-    size_t i;
-
-    if (strlen(k) != 24 || k[22] != '=' || k[23] != '=')
-        return 0;
-    for (i = 0; i < 22; i++)
-        if (!is_b64((unsigned char)k[i]))
-            return 0;
-    return 1;
+    return strspn(k, b64_abc) == 22 && strcmp(k + 22, "==") == 0;
 }
 
 /* ---- set-up ------------------------------------------------------------ */
@@ -305,30 +283,26 @@ static int protocols_ok(const char *const *p)
     return 1;
 }
 
-/* ours as "a, b" (client: the header value) or "a\0b\0\0" (server) */
-static const char *put_protocols(strata_ws *w, const char *const *p,
-                                 int joined)
+/* ours as "a, b" (the client's header value; what a server matches the
+ * client's offers against), or NULL; list_size made room for it */
+static const char *put_protocols(strata_ws *w, const char *const *p)
 {
-    char *start = w->hs_aux + w->hs_aux_len, *q = start;
+    const char *start = w->hs_aux + w->hs_aux_len;
+    int more = 0;
 
     if (p == NULL || *p == NULL)
         return NULL;
-    for (; *p != NULL; p++) {
-        size_t l = strlen(*p);
-
-        if (joined && q != start) {
-            memcpy(q, ", ", 2);
-            q += 2;
-        }
-        memcpy(q, *p, l);
-        q += l;
-        if (!joined)
-            *q++ = '\0';
+    for (; *p != NULL; p++, more = 1) {
+        if (more)
+            (void)aux_add(w, ", ", 1);
+        (void)aux_add(w, *p, more);
     }
-    *q++ = '\0';
-    w->hs_aux_len += (size_t)(q - start);
     return start;
 }
+
+/* The Upgrade and Connection headers of both heads. */
+static const char *const upgrade_hd[4] = {"Upgrade", "websocket",
+                                          "Connection", "Upgrade"};
 
 static int send_state(strata_ws *w, ssize_t len, int next)
 {
@@ -344,8 +318,8 @@ static int client_request(strata_ws *w, const strata_ws_opts *o)
 {
     uint8_t nonce[16];
     char key[32], ext[EXT_MAX];
-    const char *hd[20], *protos;
-    int k = 0, r;
+    const char *hd[20], **q = hd, *protos;
+    int r;
 
     if ((r = ws_random(w, nonce, sizeof nonce)) < 0)
         return r;
@@ -353,33 +327,31 @@ static int client_request(strata_ws *w, const strata_ws_opts *o)
         return STRATA_ERR_ARG;
     if ((r = accept_key(w->sha1, w->sha1_ud, key, w->hs_accept)) < 0)
         return r;
-    hd[k++] = "Host";
-    hd[k++] = o->host;
-    hd[k++] = "Upgrade";
-    hd[k++] = "websocket";
-    hd[k++] = "Connection";
-    hd[k++] = "Upgrade";
-    hd[k++] = "Sec-WebSocket-Key";
-    hd[k++] = key;
-    hd[k++] = "Sec-WebSocket-Version";
-    hd[k++] = "13";
+    *q++ = "Host";
+    *q++ = o->host;
+    memcpy(q, upgrade_hd, sizeof upgrade_hd);
+    q += 4;
+    *q++ = "Sec-WebSocket-Key";
+    *q++ = key;
+    *q++ = "Sec-WebSocket-Version";
+    *q++ = "13";
     if (o->origin != NULL) {
-        hd[k++] = "Origin";
-        hd[k++] = o->origin;
+        *q++ = "Origin";
+        *q++ = o->origin;
     }
-    protos = put_protocols(w, o->protocols, 1);
+    protos = put_protocols(w, o->protocols);
     w->hs_protocols = protos;
     if (protos != NULL) {
-        hd[k++] = "Sec-WebSocket-Protocol";
-        hd[k++] = protos;
+        *q++ = "Sec-WebSocket-Protocol";
+        *q++ = protos;
     }
     if (o->deflate.enable) {
         if (ws_deflate_offer(&o->deflate, ext, sizeof ext) < 0)
             return STRATA_ERR_ARG;
-        hd[k++] = "Sec-WebSocket-Extensions";
-        hd[k++] = ext;
+        *q++ = "Sec-WebSocket-Extensions";
+        *q++ = ext;
     }
-    hd[k] = NULL;
+    *q = NULL;
     return send_state(w, strata_http1_write_request(
                              w->hs_out, w->max_head, "GET",
                              o->path != NULL ? o->path : "/", hd,
@@ -404,13 +376,13 @@ static size_t extra_size(const strata_ws_opts *o)
  * one of ours, or for a server's callback one of the client's offers. */
 size_t ws_handshake_mem(const strata_ws_opts *o, size_t max_head)
 {
-    size_t proto = o->role == STRATA_WS_SERVER && o->accept != NULL
-                       ? max_head
-                       : list_size(o->protocols);
+    size_t ours = list_size(o->protocols);
+    size_t proto =
+        o->role == STRATA_WS_SERVER && o->accept != NULL ? max_head : ours;
 
     if (o->no_handshake)
         return 0;
-    return 3 * max_head + list_size(o->protocols) + extra_size(o) + proto;
+    return 3 * max_head + ours + extra_size(o) + proto;
 }
 
 /* A request head the caller read (opts.request), copied to be answered.
@@ -430,7 +402,7 @@ static int take_request(strata_ws *w, const strata_http1_head *req)
 int ws_handshake_init(strata_ws *w, const strata_ws_opts *o)
 {
     size_t extra = extra_size(o);
-    size_t mem;
+    size_t mem, at;
 
     if ((o->role == STRATA_WS_CLIENT && o->host == NULL) ||
         !protocols_ok(o->protocols) || !deflate_opts_ok(&o->deflate))
@@ -449,9 +421,10 @@ int ws_handshake_init(strata_ws *w, const strata_ws_opts *o)
         return client_request(w, o);
     w->accept = o->accept;
     w->accept_ud = o->accept_ud;
-    w->hs_protocols = put_protocols(w, o->protocols, 0);
-    if (o->extra_headers != NULL)
-        w->hs_extra = aux_put(w, o->extra_headers, extra - 1);
+    w->hs_protocols = put_protocols(w, o->protocols);
+    at = w->hs_aux_len;
+    if (o->extra_headers != NULL && aux_add(w, o->extra_headers, 0))
+        w->hs_extra = w->hs_aux + at;
     w->hs = WS_HS_SERVER_READ;
     return take_request(w, o->request);
 }
@@ -502,100 +475,91 @@ int ws_handshake_flush(strata_ws *w)
 
 static int refuse(strata_ws *w, int status, const char *extra)
 {
-    const char *hd[] = {"Content-Length", "0", "Connection", "close",
-                        status == 426 ? "Sec-WebSocket-Version" : NULL, "13",
-                        NULL};
+    static const char *const closing[] = {"Content-Length", "0",
+                                          "Connection", "close", NULL};
+    static const char *const version[] = {"Content-Length", "0",
+                                          "Connection", "close",
+                                          "Sec-WebSocket-Version", "13", NULL};
+    const char *const *hd = status == 426 ? version : closing;
     ssize_t n;
 
     if (status < 200 || status > 599)
         status = 500;
-    n = strata_http1_write_response(w->hs_out, w->max_head, status, NULL, hd,
-                                    extra);
-    if (n < 0 && extra != NULL) /* the caller's lines are bad: without */
-        n = strata_http1_write_response(w->hs_out, w->max_head, status, NULL,
-                                        hd, NULL);
     w->http_status = status;
+    while ((n = strata_http1_write_response(w->hs_out, w->max_head, status,
+                                            NULL, hd, extra)) < 0 &&
+           extra != NULL)
+        extra = NULL; /* the caller's lines are bad: without */
     if (n < 0)
         return hs_fail(w, STRATA_ERR_PROTO);
     return send_state(w, n, WS_HS_SERVER_REFUSE);
 }
 
-/* The first of the client's protocols that is in ours, or NULL. */
-static const char *pick(const strata_ws *w, const char *offered)
+/* The first of the client's protocols that is one of ours (*n bytes, in
+ * the offer: not NUL-terminated), or NULL. */
+static const char *pick(const strata_ws *w, const char *offered, size_t *n)
 {
-    const char *item, *p;
-    size_t l;
+    const char *item;
 
-    while ((item = next_item(&offered, &l)) != NULL)
-        for (p = w->hs_protocols; p != NULL && *p != '\0';
-             p += strlen(p) + 1)
-            if (strlen(p) == l && memcmp(p, item, l) == 0)
-                return p;
+    while ((item = next_item(&offered, n)) != NULL)
+        if (list_has(w->hs_protocols, item, *n))
+            return item;
     return NULL;
 }
 
-static int request_ok(const strata_http1_head *h)
+/* The Upgrade and Connection tokens both sides ask of the other's head. */
+static int upgrade_ok(const strata_http1_head *h)
 {
-    const char *key = strata_http1_get(h, "Sec-WebSocket-Key");
+    return strata_http1_has_token(h, "Upgrade", "websocket") &&
+           strata_http1_has_token(h, "Connection", "Upgrade");
+}
 
+static int request_ok(const strata_http1_head *h, const char *host,
+                      const char *key)
+{
     return strcmp(h->method, "GET") == 0 &&
-           strcmp(h->version, "HTTP/1.1") == 0 &&
-           strata_http1_get(h, "Host") != NULL &&
-           strata_http1_has_token(h, "Upgrade", "websocket") &&
-           strata_http1_has_token(h, "Connection", "Upgrade") && key != NULL &&
-           key_ok(key);
+           strcmp(h->version, "HTTP/1.1") == 0 && host != NULL &&
+           upgrade_ok(h) && key != NULL && key_ok(key);
 }
 
 /* Both extra header sets in one string for the writer. */
 static const char *extras(strata_ws *w, const char *theirs)
 {
-    size_t a, b;
-    char *p;
+    const char *start = w->hs_aux + w->hs_aux_len;
 
     if (theirs == NULL || *theirs == '\0')
         return w->hs_extra;
     if (w->hs_extra == NULL)
         return theirs;
-    a = strlen(w->hs_extra);
-    b = strlen(theirs);
-    if (a + b + 1 > w->hs_aux_cap - w->hs_aux_len)
-        return NULL;
-    p = w->hs_aux + w->hs_aux_len;
-    memcpy(p, w->hs_extra, a);
-    memcpy(p + a, theirs, b + 1);
-    w->hs_aux_len += a + b + 1;
-    return p;
+    /* on failure, the refusal that follows needs hs_aux no more */
+    return aux_add(w, w->hs_extra, 0) && aux_add(w, theirs, 1) ? start
+                                                                : NULL;
 }
 
-static int accept_101(strata_ws *w, const strata_ws_response *resp,
+static int accept_101(strata_ws *w, const char *key, const char *theirs,
                       const char *ext)
 {
-    const char *hd[12];
+    const char *hd[12], **q = hd;
     char accept[29];
-    const char *extra = extras(w, resp->headers);
-    int k = 0;
+    const char *extra = extras(w, theirs);
     ssize_t n;
 
-    if (accept_key(w->sha1, w->sha1_ud,
-                   strata_http1_get(&w->head, "Sec-WebSocket-Key"),
-                   accept) != 0 ||
-        (resp->headers != NULL && extra == NULL))
+    if (accept_key(w->sha1, w->sha1_ud, key, accept) != 0 ||
+        (theirs != NULL && extra == NULL))
         return refuse(w, 500, NULL);
-    hd[k++] = "Upgrade";
-    hd[k++] = "websocket";
-    hd[k++] = "Connection";
-    hd[k++] = "Upgrade";
-    hd[k++] = "Sec-WebSocket-Accept";
-    hd[k++] = accept;
+    memcpy(q, upgrade_hd, sizeof upgrade_hd);
+    q += 4;
+    *q++ = "Sec-WebSocket-Accept";
+    *q++ = accept;
     if (w->protocol != NULL) {
-        hd[k++] = "Sec-WebSocket-Protocol";
-        hd[k++] = w->protocol;
+        *q++ = "Sec-WebSocket-Protocol";
+        *q++ = w->protocol;
     }
     if (ext != NULL) {
-        hd[k++] = "Sec-WebSocket-Extensions";
-        hd[k++] = ext;
+        *q++ = "Sec-WebSocket-Extensions";
+        *q++ = ext;
     }
-    hd[k] = NULL;
+    *q = NULL;
     n = strata_http1_write_response(w->hs_out, w->max_head, 101, NULL, hd,
                                     extra);
     if (n < 0)
@@ -604,44 +568,28 @@ static int accept_101(strata_ws *w, const strata_ws_response *resp,
     return send_state(w, n, WS_HS_SERVER_SEND);
 }
 
-/* The application's word on a valid request: 0 to go on, else refused. */
-static int ask_app(strata_ws *w, strata_ws_response *resp)
-{
-    const char *offered = w->req.protocols;
-
-    resp->status = 101;
-    resp->protocol = NULL;
-    resp->headers = NULL;
-    if (w->accept == NULL) {
-        resp->protocol = pick(w, offered);
-        return 0;
-    }
-    if (w->accept(w->accept_ud, &w->req, resp) != 0 && resp->status == 101)
-        resp->status = 403;
-    if (resp->status != 101)
-        return refuse(w, resp->status, resp->headers) < 0 ? -1 : 1;
-    if (resp->protocol != NULL && !list_has(offered, resp->protocol))
-        return refuse(w, 500, NULL) < 0 ? -1 : 1;
-    return 0;
-}
-
+/* A whole request head is in: refuse it, or ask the application (if it
+ * gave a callback) and accept. */
 static int server_answer(strata_ws *w)
 {
     const strata_http1_head *h = &w->head;
     const char *ver = strata_http1_get(h, "Sec-WebSocket-Version");
+    const char *key = strata_http1_get(h, "Sec-WebSocket-Key");
     const char *offers;
     char ext[EXT_MAX];
-    strata_ws_response resp;
+    strata_ws_response resp = {101, NULL, NULL};
     ws_deflate_params p;
-    int use_z = 0, r;
+    size_t n = 0;
+    int use_z = 0;
 
-    if (!request_ok(h))
+    /* the Host check's value; req is seen only once have_req is set */
+    w->req.host = strata_http1_get(h, "Host");
+    if (!request_ok(h, w->req.host, key))
         return refuse(w, 400, NULL);
     if (ver == NULL || strcmp(ver, "13") != 0)
         return refuse(w, 426, NULL);
     w->req.head = h;
     w->req.path = h->target;
-    w->req.host = strata_http1_get(h, "Host");
     w->req.origin = strata_http1_get(h, "Origin");
     w->req.protocols = join(w, "Sec-WebSocket-Protocol");
     w->have_req = 1;
@@ -651,15 +599,25 @@ static int server_answer(strata_ws *w)
         if (use_z < 0)
             return refuse(w, 400, NULL);
     }
-    r = ask_app(w, &resp);
-    if (r != 0)
-        return r < 0 ? w->hs_status : 0;
-    if (resp.protocol != NULL &&
-        (w->protocol = copy_str(w, resp.protocol)) == NULL)
+    if (w->accept == NULL) {
+        resp.protocol = pick(w, w->req.protocols, &n);
+    } else {
+        if (w->accept(w->accept_ud, &w->req, &resp) != 0 &&
+            resp.status == 101)
+            resp.status = 403;
+        if (resp.status != 101)
+            return refuse(w, resp.status, resp.headers);
+        if (resp.protocol != NULL) {
+            n = strlen(resp.protocol);
+            if (!list_has(w->req.protocols, resp.protocol, n))
+                return refuse(w, 500, NULL);
+        }
+    }
+    if (resp.protocol != NULL && keep_protocol(w, resp.protocol, n) != 0)
         return hs_fail(w, STRATA_ERR_NOMEM);
     if (use_z && ws_use_deflate(w, &p) < 0)
         return hs_fail(w, STRATA_ERR_NOMEM);
-    return accept_101(w, &resp, use_z ? ext : NULL);
+    return accept_101(w, key, resp.headers, use_z ? ext : NULL);
 }
 
 static int server_read(strata_ws *w)
@@ -685,17 +643,19 @@ static int client_check(strata_ws *w)
     const strata_http1_head *h = &w->head;
     const char *proto = strata_http1_get(h, "Sec-WebSocket-Protocol");
     const char *acc = strata_http1_get(h, "Sec-WebSocket-Accept");
+    size_t n;
 
     w->http_status = h->status;
-    if (h->status != 101 || !strata_http1_has_token(h, "Upgrade", "websocket") ||
-        !strata_http1_has_token(h, "Connection", "Upgrade") || acc == NULL ||
+    if (h->status != 101 || !upgrade_ok(h) || acc == NULL ||
         strcmp(acc, w->hs_accept) != 0)
         return STRATA_ERR_PROTO;
-    if (proto != NULL && (!is_token(proto) || !list_has(w->hs_protocols, proto)))
+    if (proto == NULL)
+        return 0;
+    /* one of ours exactly (they are tokens, so it is one) */
+    n = strlen(proto);
+    if (!list_has(w->hs_protocols, proto, n))
         return STRATA_ERR_PROTO;
-    if (proto != NULL && (w->protocol = copy_str(w, proto)) == NULL)
-        return STRATA_ERR_NOMEM;
-    return 0;
+    return keep_protocol(w, proto, n);
 }
 
 /* An answer to our extension offer we cannot take: the server believes
@@ -818,7 +778,6 @@ const strata_ws_request *strata_ws_request_of(strata_stream *s)
 {
     strata_ws *w = ws_of(s);
 
-    return w != NULL && w->role == STRATA_WS_SERVER && w->have_req
-               ? &w->req
-               : NULL;
+    /* only a server sets have_req */
+    return w != NULL && w->have_req ? &w->req : NULL;
 }

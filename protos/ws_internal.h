@@ -105,14 +105,14 @@ struct strata_ws {
     size_t hs_out_len, hs_out_off;
     int hs_status;           /* the error of a failed handshake */
     int http_status;
-    const char *hs_protocols;   /* ours: "a\0b\0\0" in hs_aux, or NULL */
+    const char *hs_protocols;   /* ours: "a, b" in hs_aux, or NULL */
+    char *protocol;          /* negotiated subprotocol, or NULL */
     const char *hs_extra;       /* our extra header lines, or NULL */
     char *hs_mem;            /* store | aux | out, one allocation */
     char *hs_store;          /* the peer's head text (max_head) */
     strata_ws_accept_cb accept;
     void *accept_ud;
     int have_req;
-    char *protocol;          /* negotiated subprotocol, or NULL */
 
     ws_rx rx;
     ws_tx tx;

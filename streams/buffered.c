@@ -19,8 +19,9 @@ static const strata_stream_ops buffered_ops = {
 void strata_buffered_init(strata_buffered *b, strata_stream *lower,
                           void *storage, size_t cap)
 {
-    strata_stream_init(&b->base, &buffered_ops, lower, NULL);
-    b->base.owns_lower = 0;
+    /* initialised without lower, so that it does not own it */
+    strata_stream_init(&b->base, &buffered_ops, NULL, NULL);
+    b->base.lower = lower;
     b->buf = storage;
     b->cap = cap;
     b->start = b->end = b->scanned = 0;
@@ -101,8 +102,13 @@ static void compact(strata_buffered *b)
     b->start = 0;
 }
 
-ssize_t strata_buffered_fill(strata_buffered *b)
+/* One read from the lower stream into the free space (compacting first
+ * when there is none), of no more bytes than lim bytes from start would
+ * hold: lim n, a peek takes nothing past its unit; lim cap, all the room.
+ * The lower stream's EOF is remembered, and once seen no read is made. */
+static ssize_t fill_to(strata_buffered *b, size_t lim)
 {
+    size_t room, want = lim - (b->end - b->start);
     ssize_t r;
 
     if (b->eof)
@@ -111,7 +117,8 @@ ssize_t strata_buffered_fill(strata_buffered *b)
         compact(b);
     if (b->end == b->cap)
         return STRATA_ERR_TOO_BIG;
-    r = strata_read(b->base.lower, b->buf + b->end, b->cap - b->end);
+    room = b->cap - b->end;
+    r = strata_read(b->base.lower, b->buf + b->end, want < room ? want : room);
     if (r > 0)
         b->end += (size_t)r;
     else if (r == STRATA_EOF)
@@ -119,8 +126,15 @@ ssize_t strata_buffered_fill(strata_buffered *b)
     return r;
 }
 
-ssize_t strata_buffered_peek(strata_buffered *b, size_t n,
-                             const uint8_t **data)
+ssize_t strata_buffered_fill(strata_buffered *b)
+{
+    return fill_to(b, b->cap);
+}
+
+/* Make n bytes available, reading no more than lim bytes from start
+ * would hold (n <= lim <= cap). */
+static ssize_t peek(strata_buffered *b, size_t n, const uint8_t **data,
+                    size_t lim)
 {
     if (n > b->cap)
         return STRATA_ERR_TOO_BIG;
@@ -129,7 +143,7 @@ ssize_t strata_buffered_peek(strata_buffered *b, size_t n,
 
         if (b->cap - b->start < n)
             compact(b);
-        r = strata_buffered_fill(b);
+        r = fill_to(b, lim);
         if (r < 0)
             return r;
     }
@@ -138,29 +152,16 @@ ssize_t strata_buffered_peek(strata_buffered *b, size_t n,
     return (ssize_t)(b->end - b->start);
 }
 
+ssize_t strata_buffered_peek(strata_buffered *b, size_t n,
+                             const uint8_t **data)
+{
+    return peek(b, n, data, b->cap);
+}
+
 ssize_t strata_buffered_peek_exact(strata_buffered *b, size_t n,
                                    const uint8_t **data)
 {
-    if (n > b->cap)
-        return STRATA_ERR_TOO_BIG;
-    while (b->end - b->start < n) {
-        ssize_t r;
-
-        if (b->cap - b->start < n)
-            compact(b);
-        if (b->eof)
-            return STRATA_EOF;
-        r = strata_read(b->base.lower, b->buf + b->end,
-                        n - (b->end - b->start));
-        if (r == STRATA_EOF)
-            b->eof = 1;
-        if (r < 0)
-            return r;
-        b->end += (size_t)r;
-    }
-    if (data != NULL)
-        *data = b->buf + b->start;
-    return (ssize_t)(b->end - b->start);
+    return peek(b, n, data, n);
 }
 
 /* Search the unscanned part for sep; remember how far the search got so a
@@ -199,7 +200,9 @@ ssize_t strata_buffered_readline(strata_buffered *b, const void *sep,
             *line = b->buf + b->start;
             return at + (ssize_t)seplen;
         }
-        if (at >= 0 || b->end - b->start >= max + seplen)
+        /* a separator found past max: more than max + seplen bytes are
+         * buffered, so this refuses it too */
+        if (b->end - b->start >= max + seplen)
             return STRATA_ERR_TOO_BIG;
         if (b->cap - b->start < max + seplen)
             compact(b);
@@ -218,11 +221,11 @@ static ssize_t b_recv(strata_stream *s, void *buf, size_t len,
 
     (void)flags;
     if (have == 0) {
-        if (b->eof)
-            return STRATA_EOF;
         /* A big read goes straight into the caller's buffer: copying it
          * through ours would only cost a second pass over the bytes. */
         if (len >= b->cap / 2 && len > 0) {
+            if (b->eof)
+                return STRATA_EOF;
             r = strata_read(s->lower, buf, len);
             if (r == STRATA_EOF)
                 b->eof = 1;
@@ -265,7 +268,9 @@ static void b_close(strata_stream *s)
 {
     strata_buffered *b = (strata_buffered *)s;
 
+#ifndef STRATA_EMBEDDED /* only strata_buffered_new's buffer is owned */
     if (b->own_buf)
         strata_dealloc(s->alloc, b->buf);
+#endif
     b->buf = NULL;
 }

@@ -59,18 +59,19 @@ void strata_stream_init(strata_stream *s, const strata_stream_ops *ops,
 
 /* The WANT bit a NEED status asks for; any other result clears the record,
  * because the call made progress or failed for good. */
+_Static_assert(STRATA_WANT_READ == -STRATA_NEED_READ &&
+                   STRATA_WANT_WRITE == -STRATA_NEED_WRITE,
+               "want_of maps a NEED status to its WANT bit by negation");
+
 static unsigned char want_of(ssize_t r)
 {
-    if (r == STRATA_NEED_READ)
-        return STRATA_WANT_READ;
-    if (r == STRATA_NEED_WRITE)
-        return STRATA_WANT_WRITE;
-    return 0;
+    return r == STRATA_NEED_READ || r == STRATA_NEED_WRITE ? (unsigned char)-r
+                                                           : 0;
 }
 
 ssize_t strata_recv(strata_stream *s, void *buf, size_t len, unsigned *flags)
 {
-    unsigned dummy = 0;
+    unsigned dummy;
     ssize_t r;
 
     if (s == NULL || (buf == NULL && len > 0))
@@ -113,8 +114,7 @@ ssize_t strata_send(strata_stream *s, const void *buf, size_t len,
 {
     struct iovec iov;
 
-    if (buf == NULL && len > 0)
-        return STRATA_ERR_ARG;
+    /* strata_sendv refuses a NULL buf with len > 0 */
     iov.iov_base = (void *)(uintptr_t)buf;
     iov.iov_len = len;
     return strata_sendv(s, &iov, len > 0 ? 1 : 0, flags);
@@ -130,36 +130,35 @@ ssize_t strata_write(strata_stream *s, const void *buf, size_t len)
     return strata_send(s, buf, len, STRATA_MSG_END);
 }
 
-int strata_flush(strata_stream *s)
+/* flush (shut 0) and shutdown (shut 1): the layer's own operation, else
+ * the lower stream's; at the bottom of a stack without one, flushing has
+ * nothing to do and shutting down is not offered. */
+static int pass_down(strata_stream *s, int shut)
 {
+    int (*op)(strata_stream *);
     int r;
 
     if (s == NULL)
         return STRATA_ERR_ARG;
-    if (s->ops->flush != NULL)
-        r = s->ops->flush(s);
+    op = shut ? s->ops->shutdown : s->ops->flush;
+    if (op != NULL)
+        r = op(s);
     else if (s->lower != NULL)
-        r = strata_flush(s->lower);
+        r = pass_down(s->lower, shut);
     else
-        r = 0;
+        r = shut ? STRATA_ERR_UNSUPPORTED : 0;
     s->send_wants = want_of(r);
     return r;
 }
 
+int strata_flush(strata_stream *s)
+{
+    return pass_down(s, 0);
+}
+
 int strata_shutdown(strata_stream *s)
 {
-    int r;
-
-    if (s == NULL)
-        return STRATA_ERR_ARG;
-    if (s->ops->shutdown != NULL)
-        r = s->ops->shutdown(s);
-    else if (s->lower != NULL)
-        r = strata_shutdown(s->lower);
-    else
-        r = STRATA_ERR_UNSUPPORTED;
-    s->send_wants = want_of(r);
-    return r;
+    return pass_down(s, 1);
 }
 
 unsigned strata_poll(strata_stream *s, unsigned events)
@@ -215,48 +214,48 @@ const char *strata_name(const strata_stream *s)
     return s != NULL && s->ops->name != NULL ? s->ops->name : "?";
 }
 
-/* The embedded profile keeps the first words of each text only: flash is
- * scarcer there than explanations. */
+/* The texts, NUL-separated and indexed by -status (an empty text: a gap
+ * between EOF and ERR_PROTO); packed, because a table of pointers would
+ * cost flash as large as the short texts. The embedded profile has a word
+ * or two per status: flash is scarcer there than explanations. */
 #ifdef STRATA_EMBEDDED
-#define TEXT(brief, more) brief
+#define TEXT(brief, full) brief "\0"
 #else
-#define TEXT(brief, more) brief more
+#define TEXT(brief, full) full "\0"
 #endif
 
-/* Indexed by -status; the statuses between EOF and ERR_PROTO are unused. */
-static const char *const status_text[] = {
-    "success",
-    TEXT("need read", ": wait until the transport is readable"),
-    TEXT("need write", ": wait until the transport is writable"),
-    "end of stream",
-    NULL, NULL, NULL, NULL, NULL, NULL,
-    TEXT("protocol error", " (or stream truncated mid-unit)"),
-    TEXT("too big", ": a record, line or message over its size limit"),
-    "transport I/O error",
-    "TLS error",
-    "out of memory",
-    "stream closed or reset",
-    "call not valid in this state",
-    "invalid argument",
-    "timed out",
-    TEXT("not supported", " by this layer"),
-    TEXT("connection cut", ": the transport ended without the peer's close"),
-    TEXT("gRPC call failed", ": it ended with a status other than OK"),
-};
+static const char status_text[] =
+    TEXT("ok", "success")
+    TEXT("need read", "need read: wait until the transport is readable")
+    TEXT("need write", "need write: wait until the transport is writable")
+    TEXT("eof", "end of stream")
+    "\0\0\0\0\0\0"
+    TEXT("bad protocol", "protocol error (or stream truncated mid-unit)")
+    TEXT("too big", "too big: a record, line or message over its size limit")
+    TEXT("I/O error", "transport I/O error")
+    TEXT("TLS error", "TLS error")
+    TEXT("no memory", "out of memory")
+    TEXT("closed", "stream closed or reset")
+    TEXT("bad state", "call not valid in this state")
+    TEXT("bad argument", "invalid argument")
+    TEXT("timed out", "timed out")
+    TEXT("unsupported", "not supported by this layer")
+    TEXT("cut", "connection cut: the transport ended without the peer's close")
+    TEXT("gRPC failed", "gRPC call failed: it ended with a status other than OK")
+    TEXT("unknown", "unknown status");
 
-_Static_assert(sizeof status_text / sizeof *status_text ==
-                   1 - STRATA_ERR_GRPC,
-               "a status without its text in status_text");
+/* The last text answers for every status without one of its own. */
+#define UNKNOWN_AT (1 - STRATA_ERR_GRPC)
 
 const char *strata_strerror(int status)
 {
-    const char *t = NULL;
+    const char *t = status_text;
+    int i = status < STRATA_ERR_GRPC ? UNKNOWN_AT : status > 0 ? 0 : -status;
 
-    if (status >= 0)
-        return status_text[0];
-    if (status >= -(int)(sizeof status_text / sizeof *status_text) + 1)
-        t = status_text[-status];
-    return t != NULL ? t : "unknown status";
+    while (i-- > 0)
+        while (*t++ != '\0')
+            ;
+    return *t != '\0' ? t : strata_strerror(STRATA_ERR_GRPC - 1);
 }
 
 void *strata_alloc(const strata_allocator *a, size_t size)
@@ -286,12 +285,11 @@ void strata_dealloc(const strata_allocator *a, void *p)
 size_t strata_iov_len(const struct iovec *iov, int n)
 {
     size_t total = 0;
-    int i;
 
-    for (i = 0; i < n; i++) {
-        if (iov[i].iov_len > (size_t)-1 - 1 - total)
+    for (; n > 0; n--, iov++) {
+        if (iov->iov_len > (size_t)-1 - 1 - total)
             return (size_t)-1;
-        total += iov[i].iov_len;
+        total += iov->iov_len;
     }
     return total;
 }
