@@ -426,17 +426,6 @@ static strata_web_reply *file_reply(const char *path,
     return r;
 }
 
-static int is_token(const char *s)
-{
-    if (s == NULL || *s == '\0')
-        return 0;
-    for (; *s != '\0'; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-              (*s >= '0' && *s <= '9') || strchr("!#$%&'*+-.^_`|~", *s)))
-            return 0;
-    return 1;
-}
-
 /* 0 for GET and HEAD, else the status: 405 for a method HTTP defines,
  * 501 for another token, 400 for no token at all. */
 static int method_status(const char *m)
@@ -447,7 +436,7 @@ static int method_status(const char *m)
 
     if (m != NULL && (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0))
         return 0;
-    if (!is_token(m))
+    if (!strata_http1_is_token(m))
         return 400;
     for (i = 0; i < sizeof known / sizeof known[0]; i++)
         if (strcmp(m, known[i]) == 0)

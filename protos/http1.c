@@ -309,11 +309,11 @@ int strata_http1_head_copy(strata_http1_head *dst,
 
 /* ---- lookups -------------------------------------------------------- */
 
-/* The value of the first header named `name` (ASCII case ignored) at index
- * *i or after, NULL if none; *i moves past it. */
-static const char *next_value(const strata_http1_head *h, const char *name,
-                              size_t *i)
+const char *strata_http1_next_value(const strata_http1_head *h,
+                                    const char *name, size_t *i)
 {
+    if (h == NULL || name == NULL || i == NULL)
+        return NULL;
     while (*i < h->n_headers) {
         const strata_http1_header *f = &h->headers[(*i)++];
 
@@ -327,41 +327,37 @@ const char *strata_http1_get(const strata_http1_head *h, const char *name)
 {
     size_t i = 0;
 
-    return h == NULL || name == NULL ? NULL : next_value(h, name, &i);
+    return strata_http1_next_value(h, name, &i);
 }
 
-/* Whether the comma-separated list v holds token (OWS around elements). */
-static int list_has(const char *v, const char *token)
+const char *strata_http1_list_next(const char **list, size_t *len)
 {
-    for (;;) {
-        const char *e = v + strcspn(v, ",");
-        size_t n;
+    const char *p = *list, *e;
 
-        while (is_ows(*v)) /* stops at e, which is ',' or NUL */
-            v++;
-        n = (size_t)(e - v);
-        while (n > 0 && is_ows(v[n - 1]))
-            n--;
-        /* the token is not empty: an empty element is not it */
-        if (ieq_n(v, n, token))
-            return 1;
-        if (*e == '\0')
-            return 0;
-        v = e + 1;
-    }
+    if (p == NULL || *p == '\0')
+        return NULL;
+    p += strspn(p, " \t");
+    e = p + strcspn(p, ",");
+    *list = *e == ',' ? e + 1 : e;
+    while (e > p && is_ows(e[-1]))
+        e--;
+    *len = (size_t)(e - p);
+    return p;
 }
 
 int strata_http1_has_token(const strata_http1_head *h, const char *name,
                            const char *token)
 {
-    size_t i = 0;
-    const char *v;
+    size_t i = 0, n;
+    const char *v, *item;
 
-    if (h == NULL || name == NULL || token == NULL || token[0] == '\0')
+    if (token == NULL || token[0] == '\0')
         return 0;
-    while ((v = next_value(h, name, &i)) != NULL)
-        if (list_has(v, token))
-            return 1;
+    /* the token is not empty: an empty element is not it */
+    while ((v = strata_http1_next_value(h, name, &i)) != NULL)
+        while ((item = strata_http1_list_next(&v, &n)) != NULL)
+            if (ieq_n(item, n, token))
+                return 1;
     return 0;
 }
 
@@ -400,9 +396,9 @@ static const char *std_reason(const char *code)
 }
 #endif
 
-static int token_ok(const char *s)
+int strata_http1_is_token(const char *s)
 {
-    return s[0] != '\0' && s[token_len(s)] == '\0';
+    return s != NULL && s[0] != '\0' && s[token_len(s)] == '\0';
 }
 
 static int text_ok(const char *s)
@@ -423,7 +419,8 @@ static int target_ok(const char *s)
 static int fields_ok(const char *const *hd)
 {
     for (; hd != NULL && hd[0] != NULL; hd += 2)
-        if (!token_ok(hd[0]) || hd[1] == NULL || !text_ok(hd[1]))
+        if (!strata_http1_is_token(hd[0]) || hd[1] == NULL ||
+            !text_ok(hd[1]))
             return 0;
     return 1;
 }
@@ -473,18 +470,27 @@ static void put_line(out *o, const char *a, const char *b, const char *c)
     put(o, "\r\n");
 }
 
-/* Header lines, extra lines, the blank line and the NUL. */
-static ssize_t finish(out *o, const char *const *hd, const char *extra)
+/* The start line (its pieces, then CRLF), the header lines, the extra
+ * lines, the blank line and the NUL: both writers, once their start
+ * line's own parts are checked. */
+static ssize_t write_head(char *buf, size_t cap, const char *const start[4],
+                          const char *const *hd, const char *extra)
 {
+    out o = {buf, cap, 0};
+
+    if (buf == NULL || !fields_ok(hd) || !extra_ok(extra))
+        return STRATA_ERR_ARG;
+    put(&o, start[0]);
+    put_line(&o, start[1], start[2], start[3]);
     for (; hd != NULL && hd[0] != NULL; hd += 2)
-        put_line(o, hd[0], ": ", hd[1]);
+        put_line(&o, hd[0], ": ", hd[1]);
     if (extra != NULL)
-        put(o, extra);
-    put(o, "\r\n");
-    if (o->len == o->cap)
+        put(&o, extra);
+    put(&o, "\r\n");
+    if (o.len == o.cap)
         return STRATA_ERR_TOO_BIG;
-    o->p[o->len] = '\0';
-    return (ssize_t)o->len;
+    o.p[o.len] = '\0';
+    return (ssize_t)o.len;
 }
 
 ssize_t strata_http1_write_request(char *buf, size_t cap, const char *method,
@@ -492,15 +498,12 @@ ssize_t strata_http1_write_request(char *buf, size_t cap, const char *method,
                                    const char *const *headers,
                                    const char *extra)
 {
-    out o = {buf, cap, 0};
+    const char *start[4] = {method, " ", target, " HTTP/1.1"};
 
-    if (buf == NULL || method == NULL || target == NULL ||
-        !token_ok(method) || !target_ok(target) || !fields_ok(headers) ||
-        !extra_ok(extra))
+    if (method == NULL || target == NULL || !strata_http1_is_token(method) ||
+        !target_ok(target))
         return STRATA_ERR_ARG;
-    put(&o, method);
-    put_line(&o, " ", target, " HTTP/1.1");
-    return finish(&o, headers, extra);
+    return write_head(buf, cap, start, headers, extra);
 }
 
 ssize_t strata_http1_write_response(char *buf, size_t cap, int status,
@@ -508,20 +511,19 @@ ssize_t strata_http1_write_response(char *buf, size_t cap, int status,
                                     const char *const *headers,
                                     const char *extra)
 {
-    out o = {buf, cap, 0};
     char code[5];
+    const char *start[4] = {"HTTP/1.1 ", code, reason, ""};
     size_t i;
 
-    if (buf == NULL || status < 100 || status > 599)
+    if (status < 100 || status > 599)
         return STRATA_ERR_ARG;
     code[3] = ' ';
     code[4] = '\0';
     for (i = 3; i-- > 0; status /= 10)
         code[i] = (char)('0' + status % 10);
     if (reason == NULL)
-        reason = std_reason(code);
-    if (!text_ok(reason) || !fields_ok(headers) || !extra_ok(extra))
+        start[2] = std_reason(code);
+    if (!text_ok(start[2]))
         return STRATA_ERR_ARG;
-    put_line(&o, "HTTP/1.1 ", code, reason);
-    return finish(&o, headers, extra);
+    return write_head(buf, cap, start, headers, extra);
 }

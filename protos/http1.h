@@ -76,6 +76,18 @@ int strata_http1_read_response(strata_buffered *in, strata_http1_head *h);
 
 /* First value of a header (case-insensitive name), or NULL. */
 const char *strata_http1_get(const strata_http1_head *h, const char *name);
+/* Every value of a repeated header, in order: the value of the first
+ * header `name` at index *i or after (start with *i = 0), NULL when none
+ * is left; *i moves past it. */
+const char *strata_http1_next_value(const strata_http1_head *h,
+                                    const char *name, size_t *i);
+/* The next element of a comma-separated value (RFC 9110 5.6.1): its start
+ * and *len, spaces and tabs around it left out, *list moved past it; NULL
+ * at the end. An empty element ("a,,b") comes as *len 0. */
+const char *strata_http1_list_next(const char **list, size_t *len);
+/* Whether s is a token (RFC 9110 5.6.2), as methods, header names and
+ * WebSocket subprotocol names are. NULL and "" are not. */
+int strata_http1_is_token(const char *s);
 /* Whether any header `name` holds `token` in its comma-separated list
  * (case-insensitive, spaces ignored: "Connection: keep-alive, Upgrade"). */
 int strata_http1_has_token(const strata_http1_head *h, const char *name,

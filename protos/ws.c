@@ -407,13 +407,23 @@ static int hooks_ok(const strata_ws_opts *o)
 }
 
 #ifndef STRATA_EMBEDDED /* the profile has no constructor that allocates */
+/* Window bits of an offer: checked here only, strata_ws_init takes no
+ * deflate. */
+static int deflate_opts_ok(const strata_ws_deflate_opts *d)
+{
+    int s = d->server_max_window_bits, c = d->client_max_window_bits;
+
+    return (s == 0 || (s >= 8 && s <= 15)) && (c == 0 || (c >= 8 && c <= 15));
+}
+
 strata_stream *strata_ws_new(strata_stream *lower, const strata_ws_opts *o,
                              const strata_allocator *alloc)
 {
     strata_buffered *in;
     strata_ws *w;
 
-    if (lower == NULL || o == NULL || !role_ok(o) || !hooks_ok(o))
+    if (lower == NULL || o == NULL || !role_ok(o) || !hooks_ok(o) ||
+        (!o->no_handshake && !deflate_opts_ok(&o->deflate)))
         return NULL;
     in = strata_buffered_over(lower, or_default(o->buffer, DEFAULT_BUFFER),
                               alloc);

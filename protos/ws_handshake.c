@@ -62,61 +62,13 @@ static int hs_fail(strata_ws *w, int status)
     return status;
 }
 
-static int is_tchar(unsigned char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-           (c >= 'A' && c <= 'Z') ||
-           (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
-}
-
-static int is_token(const char *s)
-{
-    if (*s == '\0')
-        return 0;
-    for (; *s != '\0'; s++)
-        if (!is_tchar((unsigned char)*s))
-            return 0;
-    return 1;
-}
-
-static int lower(int c)
-{
-    return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
-}
-
-static int ieq(const char *a, const char *b)
-{
-    while (*a != '\0' && lower((unsigned char)*a) == lower((unsigned char)*b)) {
-        a++;
-        b++;
-    }
-    return *a == *b;
-}
-
-/* The next item of a comma-separated list, blanks around it left out:
- * its start (and *len), *list moved past it; NULL at the list's end. */
-static const char *next_item(const char **list, size_t *len)
-{
-    const char *p = *list, *e;
-
-    if (p == NULL || *p == '\0')
-        return NULL;
-    p += strspn(p, " \t");
-    e = p + strcspn(p, ",");
-    *list = *e == ',' ? e + 1 : e;
-    while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
-        e--;
-    *len = (size_t)(e - p);
-    return p;
-}
-
 /* Whether the comma-separated list holds the n bytes at s as an item. */
 static int list_has(const char *list, const char *s, size_t n)
 {
     size_t l;
     const char *item;
 
-    while ((item = next_item(&list, &l)) != NULL)
+    while ((item = strata_http1_list_next(&list, &l)) != NULL)
         if (l == n && memcmp(item, s, n) == 0)
             return 1;
     return 0;
@@ -141,15 +93,13 @@ static int aux_add(strata_ws *w, const char *s, int more)
  * when the header is absent. */
 static const char *join(strata_ws *w, const char *name)
 {
-    const strata_http1_head *h = &w->head;
-    size_t start = w->hs_aux_len, i;
+    size_t start = w->hs_aux_len, i = 0;
+    const char *v;
 
-    for (i = 0; i < h->n_headers; i++) {
+    while ((v = strata_http1_next_value(&w->head, name, &i)) != NULL) {
         int more = w->hs_aux_len != start;
 
-        if (ieq(h->headers[i].name, name) &&
-            ((more && !aux_add(w, ", ", 1)) ||
-             !aux_add(w, h->headers[i].value, more))) {
+        if ((more && !aux_add(w, ", ", 1)) || !aux_add(w, v, more)) {
             w->hs_aux_len = start;
             return NULL;
         }
@@ -278,7 +228,7 @@ static size_t list_size(const char *const *p)
 static int protocols_ok(const char *const *p)
 {
     for (; p != NULL && *p != NULL; p++)
-        if (!is_token(*p))
+        if (!strata_http1_is_token(*p))
             return 0;
     return 1;
 }
@@ -359,14 +309,6 @@ static int client_request(strata_ws *w, const strata_ws_opts *o)
                       WS_HS_CLIENT_SEND);
 }
 
-static int deflate_opts_ok(const strata_ws_deflate_opts *d)
-{
-    return (d->server_max_window_bits == 0 ||
-            (d->server_max_window_bits >= 8 && d->server_max_window_bits <= 15)) &&
-           (d->client_max_window_bits == 0 ||
-            (d->client_max_window_bits >= 8 && d->client_max_window_bits <= 15));
-}
-
 static size_t extra_size(const strata_ws_opts *o)
 {
     return o->extra_headers != NULL ? strlen(o->extra_headers) + 1 : 0;
@@ -405,7 +347,7 @@ int ws_handshake_init(strata_ws *w, const strata_ws_opts *o)
     size_t mem, at;
 
     if ((o->role == STRATA_WS_CLIENT && o->host == NULL) ||
-        !protocols_ok(o->protocols) || !deflate_opts_ok(&o->deflate))
+        !protocols_ok(o->protocols))
         return STRATA_ERR_ARG;
     w->hs_aux_cap = w->max_head + list_size(o->protocols) + extra;
     mem = w->max_head + w->hs_aux_cap;
@@ -475,12 +417,11 @@ int ws_handshake_flush(strata_ws *w)
 
 static int refuse(strata_ws *w, int status, const char *extra)
 {
-    static const char *const closing[] = {"Content-Length", "0",
-                                          "Connection", "close", NULL};
-    static const char *const version[] = {"Content-Length", "0",
-                                          "Connection", "close",
-                                          "Sec-WebSocket-Version", "13", NULL};
-    const char *const *hd = status == 426 ? version : closing;
+    /* a 426 names the version we speak; every refusal ends the talk */
+    static const char *const lines[] = {"Sec-WebSocket-Version", "13",
+                                        "Content-Length", "0",
+                                        "Connection", "close", NULL};
+    const char *const *hd = status == 426 ? lines : lines + 2;
     ssize_t n;
 
     if (status < 200 || status > 599)
@@ -501,7 +442,7 @@ static const char *pick(const strata_ws *w, const char *offered, size_t *n)
 {
     const char *item;
 
-    while ((item = next_item(&offered, n)) != NULL)
+    while ((item = strata_http1_list_next(&offered, n)) != NULL)
         if (list_has(w->hs_protocols, item, *n))
             return item;
     return NULL;

@@ -537,6 +537,83 @@ static void test_has_token(void **state)
     rig_close(r);
 }
 
+/* Every value of a repeated header, in order, and every element of a
+ * list value as the WebSocket handshake walks them. */
+static void test_next_value_and_lists(void **state)
+{
+    rig *r = rig_plain();
+    const strata_http1_head *h = &r->h;
+    const char *v, *item, *list;
+    size_t i = 0, n = 99;
+
+    (void)state;
+    puts_raw(r->raw, "GET / HTTP/1.1\r\n"
+                     "Sec-WebSocket-Protocol: chat, superchat\r\n"
+                     "Host: x\r\n"
+                     "sec-websocket-protocol: \t v2 \r\n"
+                     "SEC-WEBSOCKET-PROTOCOL:\r\n"
+                     "\r\n");
+    assert_int_equal(strata_http1_read_request(r->in, &r->h), 0);
+    v = strata_http1_next_value(h, "Sec-WebSocket-Protocol", &i);
+    assert_string_equal(v, "chat, superchat");
+    assert_int_equal(i, 1);
+    assert_string_equal(strata_http1_next_value(h, "sec-websocket-protocol",
+                                                &i),
+                        "v2");
+    assert_string_equal(strata_http1_next_value(h, "Sec-WebSocket-Protocol",
+                                                &i),
+                        "");
+    assert_null(strata_http1_next_value(h, "Sec-WebSocket-Protocol", &i));
+    assert_int_equal(i, 4);
+    assert_null(strata_http1_next_value(h, "Sec-WebSocket-Protocol", &i));
+    i = 0;
+    assert_null(strata_http1_next_value(h, "Sec-WebSocket-Protoco", &i));
+    assert_null(strata_http1_next_value(NULL, "Host", &i));
+    assert_null(strata_http1_next_value(h, NULL, &i));
+    assert_null(strata_http1_next_value(h, "Host", NULL));
+
+    /* elements trimmed of spaces and tabs; empty ones have length 0 */
+    item = strata_http1_list_next(&v, &n);
+    assert_int_equal(n, 4);
+    assert_memory_equal(item, "chat", 4);
+    item = strata_http1_list_next(&v, &n);
+    assert_int_equal(n, 9);
+    assert_memory_equal(item, "superchat", 9);
+    assert_null(strata_http1_list_next(&v, &n));
+    list = " a ,,\tb c\t, ";
+    assert_non_null(item = strata_http1_list_next(&list, &n));
+    assert_int_equal(n, 1);
+    assert_int_equal(item[0], 'a');
+    assert_non_null(strata_http1_list_next(&list, &n));
+    assert_int_equal(n, 0);
+    assert_non_null(item = strata_http1_list_next(&list, &n));
+    assert_int_equal(n, 3);
+    assert_memory_equal(item, "b c", 3);
+    assert_non_null(strata_http1_list_next(&list, &n));
+    assert_int_equal(n, 0);
+    assert_null(strata_http1_list_next(&list, &n));
+    list = NULL;
+    assert_null(strata_http1_list_next(&list, &n));
+    rig_close(r);
+}
+
+static void test_is_token(void **state)
+{
+    (void)state;
+    assert_true(strata_http1_is_token("GET"));
+    assert_true(strata_http1_is_token("chat.v2"));
+    assert_true(strata_http1_is_token("!#$%&'*+-.^_`|~09azAZ"));
+    assert_false(strata_http1_is_token(""));
+    assert_false(strata_http1_is_token(NULL));
+    assert_false(strata_http1_is_token("a b"));
+    assert_false(strata_http1_is_token("a,b"));
+    assert_false(strata_http1_is_token("a:"));
+    assert_false(strata_http1_is_token("\"a\""));
+    assert_false(strata_http1_is_token("caf\xc3\xa9"));
+    assert_false(strata_http1_is_token("a\x7f"));
+    assert_false(strata_http1_is_token("(x)"));
+}
+
 /* ---- limits --------------------------------------------------------- */
 
 /* Every store size up to the head's length fails, the length succeeds. */
@@ -1206,6 +1283,8 @@ int main(void)
         cmocka_unit_test(test_bare_lf),
         cmocka_unit_test(test_get),
         cmocka_unit_test(test_has_token),
+        cmocka_unit_test(test_next_value_and_lists),
+        cmocka_unit_test(test_is_token),
         cmocka_unit_test(test_head_size_boundary),
         cmocka_unit_test(test_line_over_buffer),
         cmocka_unit_test(test_header_count_boundary),
